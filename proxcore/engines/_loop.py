@@ -1,0 +1,108 @@
+"""The one iteration loop every engine runs in.
+
+An engine supplies ``init(x0) -> state`` and ``step(state) -> state``; its
+states are NamedTuples with at least ``iteration``, ``x``, ``objective``
+(the batch total) and ``error`` (the engine's convergence measure per
+signal: converged when ``error <= tol``). The loop owns everything else:
+``max_iter``, ``tol``, ``target``, the callback, the history, divergence
+detection, and the stopping message.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from .._validation import ConvergenceWarning, check_positive_int, check_scalar
+from ..result import Result, Status
+
+__all__ = ["check_loop_options", "run"]
+
+
+def check_loop_options(owner, max_iter, tol, target, callback):
+    max_iter = check_positive_int(max_iter, "max_iter", owner)
+    tol = check_scalar(tol, "tol", owner, low=0.0)
+    if target is not None:
+        target = check_scalar(target, "target", owner)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"The 'callback' parameter of {owner} must be callable; got {callback!r}.")
+    return max_iter, tol, target, callback
+
+
+def run(engine, x0, *, max_iter, tol, target, callback, criterion, finish):
+    """Iterate ``engine.step`` from ``engine.init(x0)`` and return a :class:`Result`.
+
+    ``criterion`` names the convergence measure for messages; ``finish(state)``
+    returns the fields the engine adds to the result (``codes``, ``gap``, ``step``).
+    """
+    start = time.perf_counter()
+    state = engine.init(x0)
+    objective0 = state.objective
+    objectives, times, gaps = [], [], []
+    status = Status.MAX_ITER
+    for _ in range(max_iter):
+        state = engine.step(state)
+        objectives.append(state.objective)
+        times.append(time.perf_counter() - start)
+        gap = getattr(state, "gap", None)
+        if gap is not None:
+            gaps.append(float(np.sum(gap)))
+        if not math.isfinite(state.objective) or state.objective > 1e10 * max(abs(objective0), 1e-300):
+            status = Status.DIVERGED
+            break
+        if callback is not None:
+            try:
+                stop = callback(state)
+            except Exception as exc:
+                exc.add_note(f"raised by the callback at iteration {state.iteration}")
+                raise
+            if stop is True:
+                status = Status.CALLBACK_STOP
+                break
+        if target is not None and state.objective <= target:
+            status = Status.TARGET_REACHED
+            break
+        if np.all(state.error <= tol):
+            status = Status.CONVERGED
+            break
+
+    signal_converged = np.asarray(state.error <= tol)
+    worst = float(np.max(state.error)) if np.size(state.error) else 0.0
+    n = state.iteration
+    if status is Status.CONVERGED:
+        message = f"Converged: {criterion} {worst:.3g} <= tol {tol:.3g} for every signal after {n} iterations."
+    elif status is Status.TARGET_REACHED:
+        message = f"Target reached: objective {state.objective:.10g} <= target {target:.10g} at iteration {n}."
+    elif status is Status.CALLBACK_STOP:
+        message = f"Stopped by the callback at iteration {n}."
+    elif status is Status.DIVERGED:
+        message = (
+            f"Diverged: the objective became {state.objective:.3g} at iteration {n} "
+            f"(it started at {objective0:.3g}); the step may exceed the stability bound."
+        )
+    else:
+        missed = int(np.size(signal_converged) - np.count_nonzero(signal_converged))
+        message = (
+            f"Maximum number of iterations ({max_iter}) reached: {criterion} {worst:.3g} > tol {tol:.3g} "
+            f"for {missed} of {max(np.size(signal_converged), 1)} signal(s)."
+        )
+    if status in (Status.MAX_ITER, Status.DIVERGED):
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    history = {"objective": np.array(objectives), "time": np.array(times)}
+    if gaps:
+        history["gap"] = np.array(gaps)
+    extra = finish(state)
+    return Result(
+        x=state.x,
+        objective=float(state.objective),
+        n_iter=n,
+        converged=status is Status.CONVERGED or (status is not Status.DIVERGED and bool(np.all(signal_converged))),
+        status=status,
+        message=message,
+        history=history,
+        signal_converged=signal_converged,
+        **extra,
+    )

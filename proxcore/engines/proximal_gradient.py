@@ -1,0 +1,319 @@
+"""ISTA and FISTA on ``½‖y − Dx‖² + g(x)``, batched over many signals.
+
+One update covers both (Beck & Teboulle 2009)::
+
+    x_{k+1} = prox_{η g}(z_k − η Dᵀ(D z_k − y))
+    z_{k+1} = x_{k+1} + β_k (x_{k+1} − x_k)
+
+with ``β_k = 0`` for ISTA and ``β_k = (t_k − 1)/t_{k+1}``,
+``t_{k+1} = (1 + sqrt(1 + 4t_k²))/2`` for FISTA. Each iteration costs one
+product with the Gram ``DᵀD`` when that is cheaper (:func:`proxcore.linalg.gram`),
+else one product with ``D`` and one with ``Dᵀ``: the image of the
+extrapolated point is the same combination of images (``D z_{k+1} =
+D x_{k+1} + β_k (D x_{k+1} − D x_k)``), so the objective at every iterate
+comes for free.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import certificates
+from .._validation import InvalidParameterError, check_array, check_scalar
+from ..linalg import gram
+from ..problem import Problem
+from ..regularizers import L1, prox_gradient_step
+from ._loop import check_loop_options, run
+
+__all__ = ["ista", "fista", "ProxGradState"]
+
+_BACKTRACK_FACTOR = 2.0
+
+
+class ProxGradState(NamedTuple):
+    """The state of ISTA/FISTA after ``iteration`` steps (what callbacks receive)."""
+
+    iteration: int
+    x: np.ndarray  # x_k
+    objective: float  # F(x_k), summed over the batch
+    error: np.ndarray  # ‖x_k − z_{k−1}‖ / max(‖x_k‖, ‖z_{k−1}‖), per signal
+    step: float
+    image: np.ndarray  # D x_k (or DᵀD x_k when the Gram is used)
+    z: np.ndarray
+    z_image: np.ndarray
+    momentum: np.ndarray  # t_k per signal
+    smooth: np.ndarray  # ½‖y − D x_k‖² per signal
+    gap: np.ndarray | None  # duality gap per signal, when tracked
+
+
+class _LeastSquaresTerm:
+    """``f(x) = ½‖Dx − y‖²`` per signal, through the Gram when it is cheaper."""
+
+    def __init__(self, D, y, dtype):
+        self.D = D
+        self.y = y
+        self.k_in = len(D.in_shape)
+        self.k_out = len(D.out_shape)
+        self.G = gram(D)
+        self.yy = self._out_sum(y * y)
+        if self.G is not None:
+            self.b = np.asarray(D.adjoint(y), dtype=dtype)
+
+    def _in_sum(self, a):
+        return a.sum(axis=tuple(range(self.k_in)))
+
+    def _out_sum(self, a):
+        return a.sum(axis=tuple(range(self.k_out)))
+
+    def image(self, x):
+        return self.G.apply(x) if self.G is not None else self.D.apply(x)
+
+    def grad(self, image):
+        if self.G is not None:
+            return image - self.b
+        return self.D.adjoint(image - self.y)
+
+    def correlation(self, x, image):
+        """``Dᵀ(y − Dx)``, the negative gradient at ``x``."""
+        if self.G is not None:
+            return self.b - image
+        return self.D.adjoint(self.y - image)
+
+    def value(self, x, image):
+        if self.G is not None:
+            return np.maximum(0.5 * self._in_sum(x * image) - self._in_sum(x * self.b) + 0.5 * self.yy, 0.0)
+        r = image - self.y
+        return 0.5 * self._out_sum(r * r)
+
+    def cross(self, x, image):
+        """``rᵀy`` with ``r = y − Dx``."""
+        if self.G is not None:
+            return self.yy - self._in_sum(x * self.b)
+        return self._out_sum((self.y - image) * self.y)
+
+
+def _lasso_gap(f, reg, x, image, smooth):
+    """The duality gap per signal from the quantities the engine already has."""
+    c = f.correlation(x, image)
+    return certificates.l1_gap(x, c, 2 * smooth, f.cross(x, image), reg.lam, reg.nonneg, f.k_in)
+
+
+class _ProximalGradient:
+    """The engine: ``init`` and ``step`` over :class:`ProxGradState`."""
+
+    def __init__(self, f, reg, step, *, accelerated, restart, backtracking, track_gap):
+        self.f, self.reg = f, reg
+        self.accelerated, self.restart, self.backtracking = accelerated, restart, backtracking
+        self.step0 = step
+        self.track_gap = track_gap
+
+    def _expand(self, per_signal, like):
+        return per_signal.reshape((1,) * self.f.k_in + per_signal.shape).astype(like.dtype, copy=False)
+
+    def _state(self, iteration, x, image, error, step, z, z_image, momentum):
+        smooth = self.f.value(x, image)
+        objective = float(np.sum(smooth)) + self.reg.value(x)
+        gap = _lasso_gap(self.f, self.reg, x, image, smooth) if self.track_gap else None
+        return ProxGradState(iteration, x, objective, error, step, image, z, z_image, momentum, smooth, gap)
+
+    def init(self, x0):
+        image = self.f.image(x0)
+        batch = x0.shape[self.f.k_in:]
+        error = np.full(batch, np.inf)
+        return self._state(0, x0, image, error, self.step0, x0, image, np.ones(batch))
+
+    def step(self, s):
+        k_in = self.f.k_in
+        dtype = s.x.dtype
+        grad = self.f.grad(s.z_image)
+        step = s.step
+        while True:
+            x = prox_gradient_step(self.reg, s.z, grad, dtype.type(step))
+            image = self.f.image(x)
+            if not self.backtracking or self._sufficient_decrease(s, grad, x, image, step):
+                break
+            step /= _BACKTRACK_FACTOR
+        axes = tuple(range(k_in))
+        dx = x - s.z
+        diff = np.sqrt((dx * dx).sum(axis=axes))
+        scale = np.maximum(np.sqrt((x * x).sum(axis=axes)), np.sqrt((s.z * s.z).sum(axis=axes)))
+        error = diff / np.where(scale > 0, scale, 1)
+        if not self.accelerated:
+            return self._state(s.iteration + 1, x, image, error, step, x, image, s.momentum)
+        t = s.momentum
+        if self.restart:  # O'Donoghue & Candès: restart where the step opposes the momentum
+            t = np.where(((s.z - x) * (x - s.x)).sum(axis=axes) > 0, 1.0, t)
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        beta = self._expand((t - 1) / t_next, x)
+        z = x + beta * (x - s.x)
+        z_image = image + beta * (image - s.image)
+        return self._state(s.iteration + 1, x, image, error, step, z, z_image, t_next)
+
+    def _sufficient_decrease(self, s, grad, x, image, step):
+        # Beck–Teboulle: f(x) <= f(z) + <x − z, ∇f(z)> + ‖x − z‖²/(2η), summed over the batch
+        dx = x - s.z
+        f_x = float(np.sum(self.f.value(x, image)))
+        f_z = float(np.sum(self.f.value(s.z, s.z_image)))
+        model = f_z + float(np.vdot(dx, grad)) + float(np.vdot(dx, dx)) / (2 * step)
+        return f_x <= model + 10 * np.finfo(x.dtype).eps * max(abs(f_z), abs(f_x))
+
+
+def _prepare(problem, method, x0, step, backtracking, check_step):
+    if not isinstance(problem, Problem):
+        raise InvalidParameterError(f"{method} expects a pc.Problem (see pc.chain); got {type(problem).__name__}.")
+    if len(problem.layers) != 1:
+        raise InvalidParameterError(
+            f"{method} solves one-layer problems (a prox on the only code); this problem has "
+            f"{len(problem.layers)} layers: use method='ml-ista', 'ml-fista' or 'primal-dual'."
+        )
+    (layer,) = problem.layers
+    D, reg = layer.operator, layer.regularizer
+    dtype = problem.dtype
+    y = np.asarray(problem.y, dtype=dtype)
+    shape = tuple(D.in_shape) + problem.batch_shape
+    if x0 is None:
+        x0 = np.zeros(shape, dtype=dtype)
+    else:
+        x0 = check_array(x0, "x0")
+        if x0.shape != shape:
+            raise InvalidParameterError(f"The 'x0' parameter of {method} must have shape {shape}; got {x0.shape}.")
+        x0 = x0.astype(dtype)  # a copy: the caller's array is never touched
+    f = _LeastSquaresTerm(D, y, dtype)
+    if backtracking:
+        if step is not None:
+            raise InvalidParameterError(f"{method}: pass either step= or backtracking=True, not both.")
+        step = 1.0 / _lipschitz_lower_bound(D)
+    else:
+        lipschitz = D.norm() ** 2
+        bound = 1.0 / lipschitz if lipschitz > 0 else math.inf
+        if step is None:
+            step = bound if lipschitz > 0 else 1.0
+        else:
+            step = check_scalar(step, "step", method, low=0.0, low_open=True)
+            if check_step and step > bound * (1 + 1e-6):
+                raise InvalidParameterError(
+                    f"The 'step' parameter of {method} must be at most 1/L = {bound:.6g} "
+                    f"(L = ‖D‖² = {lipschitz:.6g}) for the convergence guarantee; got {step!r}. "
+                    "Leave step=None for 1/L, use backtracking=True, or pass check_step=False."
+                )
+    return f, reg, float(step), x0
+
+
+def _lipschitz_lower_bound(D):
+    """A cheap lower bound on ‖D‖², the starting point of backtracking."""
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(tuple(D.in_shape))
+    w = D.apply(v)
+    value = float(np.vdot(w, w) / np.vdot(v, v))
+    return value if value > 0 else 1.0
+
+
+def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, x0=None, target=None,
+           callback=None, backtracking=False, restart=None, gap_tol=None, check_step=True):
+    max_iter, tol, target, callback = check_loop_options(method, max_iter, tol, target, callback)
+    f, reg, step, x0 = _prepare(problem, method, x0, step, backtracking, check_step)
+    is_lasso = isinstance(reg, L1)
+    if gap_tol is not None:
+        if not is_lasso:
+            raise InvalidParameterError(
+                f"The 'gap_tol' parameter of {method} needs an L1 regularizer (the duality gap is known "
+                f"for the Lasso only); this problem has {type(reg).__name__}."
+            )
+        gap_tol = check_scalar(gap_tol, "gap_tol", method, low=0.0)
+    restart = accelerated if restart is None else bool(restart)
+    engine = _ProximalGradient(
+        f, reg, step, accelerated=accelerated, restart=restart and accelerated,
+        backtracking=bool(backtracking), track_gap=gap_tol is not None,
+    )
+    criterion = "relative gradient-mapping step"
+    if gap_tol is not None:  # converge on the certificate: gap <= gap_tol·‖y‖² per signal
+        engine = _GapCriterion(engine, gap_tol, f.yy)
+        criterion, tol = "duality gap / ‖y‖²", gap_tol
+
+    def finish(state):
+        gap = _lasso_gap(f, reg, state.x, state.image, state.smooth) if is_lasso else None
+        return {"codes": (state.x,), "gap": gap, "step": float(state.step)}
+
+    return run(engine, x0, max_iter=max_iter, tol=tol, target=target, callback=callback,
+               criterion=criterion, finish=finish)
+
+
+class _GapCriterion:
+    """Wraps an engine so that its ``error`` is the relative duality gap ``gap/‖y‖²``."""
+
+    def __init__(self, engine, gap_tol, yy):
+        self.engine, self.yy = engine, np.where(yy > 0, yy, 1.0)
+
+    def init(self, x0):
+        return self._relative(self.engine.init(x0))
+
+    def step(self, state):
+        return self._relative(self.engine.step(state))
+
+    def _relative(self, state):
+        return state._replace(error=np.maximum(state.gap, 0) / self.yy)
+
+
+_DOC_OPTIONS = """
+    Parameters
+    ----------
+    problem : pc.Problem
+        A one-layer problem ``½‖y − Dx‖² + g(x)``, e.g. from ``pc.chain(y, [(D, g)])``;
+        ``g`` needs only a prox.
+    max_iter : int, default 1000
+        At most this many iterations; stopping there gives ``converged=False``
+        and a :class:`proxcore.ConvergenceWarning`.
+    tol : float, default 1e-6
+        Converged when, for every signal, ``‖x⁺ − z‖ ≤ tol·max(‖x⁺‖, ‖z‖)``:
+        the gradient-mapping norm ``‖G_η(z)‖ = ‖z − x⁺‖/η`` relative to the
+        iterates' size (exactly 0 ≤ 0 at ``x = 0``, never 0/0).
+    step : float, optional
+        Fixed step ``η``; default ``1/L`` with ``L = ‖D‖²`` (an upper bound).
+        Refused above ``1/L`` unless ``check_step=False``.
+    backtracking : bool, default False
+        Beck–Teboulle backtracking from a lower estimate of ``L`` (halving the step).
+    gap_tol : float, optional
+        For ℓ1 problems: stop instead when the duality gap, a certificate,
+        is at most ``gap_tol·‖y‖²`` for every signal (scikit-learn's rule).
+    x0 : array, optional
+        Starting point (default zeros); never modified.
+    target : float, optional
+        Stop as soon as the objective is at or below ``target``.
+    callback : callable, optional
+        ``callback(state)`` after every iteration (``state.iteration``,
+        ``state.x``, ``state.objective``, ...); returning True stops the run.
+    check_step : bool, default True
+
+    Returns
+    -------
+    Result
+        ``x``, ``codes``, ``objective``, ``n_iter``, ``converged``, ``message``,
+        ``history`` and, for ℓ1 problems, the duality ``gap`` per signal.
+"""
+
+
+def ista(problem, **options):
+    """ISTA: the proximal gradient method, ``x ← prox_{ηg}(x − η Dᵀ(Dx − y))``.
+
+    Monotone for ``η ≤ 1/L``, with ``F(x_k) − F* ≤ L‖x_0 − x*‖²/(2k)``.
+    """
+    return _solve(problem, "ista", accelerated=False, **options)
+
+
+def fista(problem, **options):
+    """FISTA: ISTA with Nesterov momentum and, by default, adaptive restart.
+
+    ``F(x_k) − F* ≤ 2L‖x_0 − x*‖²/(k+1)²`` (Beck & Teboulle 2009, Thm 4.4)
+    without restart; not monotone. ``restart=True`` (default) resets the
+    momentum of a signal whenever the step opposes it (O'Donoghue & Candès 2015).
+    """
+    return _solve(problem, "fista", accelerated=True, **options)
+
+
+ista.__doc__ += _DOC_OPTIONS
+fista.__doc__ += _DOC_OPTIONS.replace("    check_step : bool, default True\n", (
+    "    restart : bool, default True\n        Adaptive (gradient) restart of the momentum.\n"
+    "    check_step : bool, default True\n"))
