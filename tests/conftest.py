@@ -1,0 +1,44 @@
+"""Shared test configuration: hypothesis profiles and small fixtures."""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# CI: no deadline (the first example of a numba-backed property compiles), print reproduction blobs.
+settings.register_profile(
+    "ci", deadline=None, print_blob=True, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None, max_examples=30)
+settings.register_profile("nightly", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def frozen(*arrays):
+    """Read-only copies: any in-place write by the code under test raises."""
+    out = []
+    for a in arrays:
+        a = np.array(a, copy=True)
+        a.setflags(write=False)
+        out.append(a)
+    return out if len(out) > 1 else out[0]
+
+
+def unit_norm_dictionary(rng, n, m, dtype=np.float64):
+    D = rng.standard_normal((n, m))
+    D /= np.linalg.norm(D, axis=0)
+    return D.astype(dtype)
+
+
+def sparse_signals(rng, D, n_signals, s, noise=0.0):
+    m = D.shape[1]
+    X = np.zeros((m, n_signals))
+    for j in range(n_signals):
+        X[rng.choice(m, s, replace=False), j] = rng.standard_normal(s)
+    return X, D @ X + noise * rng.standard_normal((D.shape[0], n_signals))
