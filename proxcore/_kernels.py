@@ -92,8 +92,15 @@ def _out(v):
     return np.empty(v.shape, dtype=v.dtype)
 
 
+def _writable(*arrays):
+    # numba compiles a separate specialization for read-only arrays; a copy of
+    # the (rare) read-only input keeps each kernel at two: float32 and float64.
+    return [a if a.flags.writeable else a.copy() for a in arrays]
+
+
 def soft_threshold(v, thr):
     """``sign(v)·max(|v| − thr, 0)`` row-wise (numba)."""
+    v, thr = _writable(v, thr)
     out = _out(v)
     _soft(v, thr, out)
     return out
@@ -101,6 +108,7 @@ def soft_threshold(v, thr):
 
 def soft_threshold_step(x, g, step, thr):
     """``soft_threshold(x − step·g, thr)`` in one pass (numba)."""
+    x, g, thr = _writable(x, g, thr)
     out = _out(x)
     _soft_step(x, g, step, thr, out)
     return out
@@ -108,6 +116,7 @@ def soft_threshold_step(x, g, step, thr):
 
 def nonneg_soft_threshold(v, thr):
     """``max(v − thr, 0)`` row-wise (numba)."""
+    v, thr = _writable(v, thr)
     out = _out(v)
     _nonneg_soft(v, thr, out)
     return out
@@ -115,6 +124,7 @@ def nonneg_soft_threshold(v, thr):
 
 def hard_threshold(v, thr):
     """``v·[|v| > thr]`` row-wise (numba)."""
+    v, thr = _writable(v, thr)
     out = _out(v)
     _hard(v, thr, out)
     return out
@@ -122,6 +132,7 @@ def hard_threshold(v, thr):
 
 def keep_largest(v, s):
     """Keep the ``s`` largest magnitudes of each column, lowest index first on ties (numba)."""
+    (v,) = _writable(v)
     out = np.zeros(v.shape, dtype=v.dtype)
     _keep_largest(v, s, out)
     return out

@@ -150,14 +150,14 @@ def check_weights(lam, name, owner):
     the codes and broadcast over trailing batch axes.
     """
     if _is_real_number(lam):
-        return check_scalar(lam, name, owner, low=0.0)
+        return check_scalar(lam, name, owner, low=0.0, high=np.inf, high_open=True)
     if isinstance(lam, (bool, np.bool_)) or lam is None or isinstance(lam, str):
         raise InvalidParameterError(
             f"The {name!r} parameter of {owner} must be a non-negative float or array; got {lam!r}."
         )
     arr = check_array(lam, name)
     if arr.ndim == 0:
-        return check_scalar(float(arr), name, owner, low=0.0)
+        return check_scalar(float(arr), name, owner, low=0.0, high=np.inf, high_open=True)
     if (arr < 0).any():
         raise InvalidParameterError(
             f"The {name!r} parameter of {owner} must have non-negative entries; "

@@ -1,0 +1,89 @@
+"""numba kernels against their NumPy twins, JIT on and off, float32 and float64."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from proxcore import _kernels as K
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["soft_threshold", "nonneg_soft_threshold", "hard_threshold"])
+def test_threshold_kernels_match_numpy(name, dtype, rng):
+    v = rng.standard_normal((7, 50)).astype(dtype)
+    v[0, :5] = 0.0
+    thr = rng.uniform(0, 1, 7).astype(dtype)
+    thr[1] = 0.0
+    fast, twin = getattr(K, name)(v, thr), getattr(K, name + "_numpy")(v, thr)
+    assert fast.dtype == twin.dtype == dtype
+    np.testing.assert_array_equal(fast, twin)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_step_matches_numpy(dtype, rng):
+    x, g = rng.standard_normal((2, 5, 30)).astype(dtype)
+    thr = rng.uniform(0, 0.5, 5).astype(dtype)
+    step = dtype(0.37)
+    fast = K.soft_threshold_step(x, g, step, thr)
+    np.testing.assert_array_equal(fast, K.soft_threshold_step_numpy(x, g, step, thr))
+    assert fast.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keep_largest_matches_numpy(dtype, rng):
+    v = rng.standard_normal((9, 40)).astype(dtype)
+    v[:, 0] = 1.0  # all tied: lowest indices kept
+    for s in (1, 3, 9, 12):
+        fast = K.keep_largest(v, s)
+        np.testing.assert_array_equal(fast, K.keep_largest_numpy(v, s))
+        assert fast.dtype == dtype
+    np.testing.assert_array_equal(np.flatnonzero(K.keep_largest(v, 3)[:, 0]), [0, 1, 2])
+
+
+def test_kernel_signatures_stay_bounded(rng):
+    # callers normalise inputs, so each kernel compiles for float32 and float64 only
+    import proxcore as pc
+
+    for dtype in (np.float32, np.float64):
+        base = rng.standard_normal((6, 8)).astype(dtype)
+        for v in (base, np.asfortranarray(base), base[:, ::2], np.array(base)):
+            v.setflags(write=False)
+            pc.L1(0.1).prox(v, 1.0)
+            pc.L0(0.1).prox(v, 1.0)
+    for kernel in (K._soft, K._hard):
+        assert len(kernel.signatures) <= 2, kernel.signatures
+
+
+def _run(code, **env):
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
+    )
+
+
+def test_same_results_with_jit_disabled():
+    code = """
+        import numpy as np, proxcore as pc
+        rng = np.random.default_rng(0)
+        v = rng.standard_normal((6, 4)).astype(np.float32)
+        out = [pc.L1(0.3).prox(v, 0.5), pc.L1(0.3, nonneg=True).prox(v, 0.5),
+               pc.L0(0.3).prox(v, 0.5), pc.L0Ball(2).prox(v, 1.0)]
+        print(np.stack(out).dtype, np.stack(out).tobytes().hex())
+    """
+    jit = _run(code)
+    nojit = _run(code, NUMBA_DISABLE_JIT="1")
+    assert jit.returncode == 0, jit.stderr
+    assert nojit.returncode == 0, nojit.stderr
+    assert jit.stdout == nojit.stdout
+
+
+def test_import_is_light():
+    out = _run("""
+        import sys, proxcore
+        print('numba' in sys.modules, 'proxcore._kernels' in sys.modules)
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
