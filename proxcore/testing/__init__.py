@@ -554,7 +554,8 @@ def _check_subgradient(reg, v, p, step, rng, head, ctx):
                 f"  step·g(u) ≥ step·g(p) + ⟨v − p, u − p⟩  fails at u = {label}:\n"
                 f"  {lhs:.17g} < {rhs:.17g} by {rhs - lhs:.3g} (tolerance {tol:.3g}) ({ctx}).\n"
                 f"  v       = {np.array2string(v, precision=6)}\n"
-                f"  prox(v) = {np.array2string(p, precision=6)}"
+                f"  prox(v) = {np.array2string(p, precision=6)}\n"
+                "  (Pass convex=False, or set the class attribute convex = False, if g is not convex.)"
             )
 
 
