@@ -100,8 +100,13 @@ def _worst_eps_dtype(*dtypes):
 
 
 def _norm(a) -> float:
+    """The 2-norm in float64, scaled so that tiny or huge entries neither underflow nor overflow."""
     a = np.asarray(a, dtype=np.float64)
-    return float(np.sqrt(np.vdot(a, a)))
+    m = float(np.max(np.abs(a), initial=0.0))
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    b = a / m
+    return m * float(np.sqrt(np.vdot(b, b)))
 
 
 def _dot(a, b) -> float:
@@ -221,13 +226,14 @@ def check_adjoint(op, *, dtype=None, batch=3, trials=3, seed=0):
                         f"float32 in, float32 out) {ctx}."
                     )
             tol_dt = _worst_eps_dtype(dt, Ax.dtype)
+            size = math.prod(in_shape) + math.prod(out_shape)
             # the dot test, column by column
             worst = None
             for j in range(batch):
                 a = _dot(Ax[..., j], y[..., j])
                 b = _dot(x[..., j], ATy[..., j])
                 scale = _norm(Ax[..., j]) * _norm(y[..., j]) + _norm(x[..., j]) * _norm(ATy[..., j])
-                tol = tolerance(tol_dt, scale)
+                tol = _op_tol(tol_dt, scale, size)
                 if abs(a - b) > tol and (worst is None or abs(a - b) / tol > worst[0]):
                     worst = (abs(a - b) / tol, j, a, b, tol, scale)
             if worst is not None:
@@ -237,7 +243,7 @@ def check_adjoint(op, *, dtype=None, batch=3, trials=3, seed=0):
                     f"  <Ax, y> = {a:.17g}\n  <x, Aᵀy> = {b:.17g}\n"
                     f"  |difference| = {abs(a - b):.3g} > tolerance {tol:.3g} = k·eps·(‖Ax‖‖y‖ + ‖x‖‖Aᵀy‖) "
                     f"(by a factor {ratio:.3g}; relative to ‖Ax‖‖y‖ + ‖x‖‖Aᵀy‖ = {scale:.3g} the error is "
-                    f"{abs(a - b) / scale:.3g})\n"
+                    f"{abs(a - b) / max(scale, 1e-300):.3g})\n"
                     f"  for batch column {j} of x ~ N(0, 1) {in_shape}, y ~ N(0, 1) {out_shape} {ctx}.\n"
                     f"  Reproduce: rng = np.random.default_rng({seed}); draw x, y as above {trial + 1} time(s)."
                 )
@@ -255,10 +261,10 @@ def check_adjoint(op, *, dtype=None, batch=3, trials=3, seed=0):
                 gain = max(_norm(Ax) / max(_norm(x), 1e-300), _norm(ATy) / max(_norm(y), 1e-300))
                 scale = _norm(full[..., 0]) + gain * _norm(src[..., 0])
                 err = _norm(np.asarray(single, np.float64) - np.asarray(full[..., 0], np.float64))
-                if err > tolerance(tol_dt, scale):
+                if err > _op_tol(tol_dt, scale, size):
                     raise AssertionError(
                         f"{head}: {label} of column 0 alone differs from column 0 of the batched {label} by "
-                        f"{err:.3g} > tolerance {tolerance(tol_dt, scale):.3g} (batch axes must not mix signals) {ctx}."
+                        f"{err:.3g} > tolerance {_op_tol(tol_dt, scale, size):.3g} (batch axes must not mix signals) {ctx}."
                     )
             # linearity: A(2 x_0 − 3 x_1) = 2 A x_0 − 3 A x_1
             if batch >= 2:
@@ -267,11 +273,16 @@ def check_adjoint(op, *, dtype=None, batch=3, trials=3, seed=0):
                 rhs = 2 * Ax[..., 0].astype(np.float64) - 3 * Ax[..., 1]
                 scale = 2 * _norm(Ax[..., 0]) + 3 * _norm(Ax[..., 1]) + gain * _norm(combo)
                 err = _norm(lhs - rhs)
-                if err > tolerance(tol_dt, scale):
+                if err > _op_tol(tol_dt, scale, size):
                     raise AssertionError(
                         f"{head}: apply is not linear: ‖A(2x₀ − 3x₁) − (2Ax₀ − 3Ax₁)‖ = {err:.3g} > tolerance "
-                        f"{tolerance(tol_dt, scale):.3g} {ctx}."
+                        f"{_op_tol(tol_dt, scale, size):.3g} {ctx}."
                     )
+
+
+def _op_tol(dtype, scale, n_terms):
+    # relative rounding, plus an absolute floor for products that underflow below the normal range
+    return tolerance(dtype, scale) + 100 * n_terms * float(np.finfo(dtype).tiny)
 
 
 def check_operator(op, *, dtype=None, batch=3, trials=3, seed=0):
@@ -803,8 +814,8 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
         to the optimum), with no rate.
 
     Every rate also requires finite objectives and a result that did not
-    diverge. The comparison allows ``k·eps·(|F(x_0)| + |F*|)`` for
-    rounding and the certificate's slack.
+    diverge. The comparisons allow ``k·eps·(|F(x_0)| + ½‖y‖² + |F*|)`` for
+    rounding, plus the certificate's slack.
 
     Parameters
     ----------
@@ -845,6 +856,8 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
     x0 = options.get("x0")
     x0 = np.zeros(problem.in_shape + problem.batch_shape, dtype=problem.dtype) if x0 is None else np.asarray(x0)
     F0 = float(problem.objective(x0))
+    # rounding in F grows with the terms summed: ½‖y‖² (with cancellation in Gram-based forms) and F itself
+    fscale = abs(F0) + 0.5 * _dot(problem.y, problem.y)
     recorded = []
     user_callback = options.pop("callback", None)
 
@@ -868,7 +881,7 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
     dtype = np.dtype(problem.dtype)
     if rate == "monotone":
         prev = np.concatenate([[F0], values[:-1]])
-        tol = tolerance(dtype, np.abs(prev) + np.abs(values))
+        tol = tolerance(dtype, np.abs(prev) + np.abs(values) + fscale)
         rise = values - prev - tol
         if np.any(rise > 0):
             k = int(np.argmax(rise > 0))
@@ -882,9 +895,9 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
         if not isinstance(opt, Optimum):
             F_star, x_star = opt
             opt = Optimum(np.asarray(x_star), float(F_star), 0.0, "given")
-        slack = opt.slack + tolerance(dtype, abs(F0) + abs(opt.objective))
+        slack = opt.slack + tolerance(dtype, fscale + abs(opt.objective))
         if dtype == np.float32:  # the float32 objective itself carries ~sqrt(n)·eps relative error
-            slack += tolerance(dtype, abs(F0) + abs(opt.objective), k=300)
+            slack += tolerance(dtype, fscale + abs(opt.objective), k=300)
         sub = values - opt.objective
         if rate == "near-optimum":
             bound = near_rtol * abs(opt.objective)
@@ -919,7 +932,7 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
                 )
     if len(recorded) == len(history) and len(recorded):
         diff = np.abs(history - np.asarray(recorded))
-        tol = tolerance(dtype, np.abs(history) + np.abs(recorded), k=300 if dtype == np.float32 else None)
+        tol = tolerance(dtype, np.abs(history) + np.abs(recorded) + fscale, k=300 if dtype == np.float32 else None)
         if np.any(diff > tol):
             k = int(np.argmax(diff > tol))
             raise AssertionError(
