@@ -55,6 +55,8 @@ __all__ = [
     "Optimum",
     "tolerance",
     "RATES",
+    "conformance_cases",
+    "conformance_test",
 ]
 
 #: The rate each built-in method promises (what the conformance suite checks).
@@ -65,6 +67,8 @@ RATES = {
     "ml-fista": "near-optimum",
     "primal-dual": "near-optimum",
 }
+
+from ._conformance import conformance_cases, conformance_test  # noqa: E402  (needs RATES above)
 
 _RATE_NAMES = ("monotone", "1/k", "1/k^2", "near-optimum")
 
@@ -362,7 +366,7 @@ def _draw(rng, shape, dtype, center):
 
 
 def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("float64", "float32"),
-               convex=None, seed=0):
+               convex=None, prox_tol=None, seed=0):
     """Check that ``reg.prox(v, step)`` is the argmin of ``step·g(u) + ½‖u − v‖²``.
 
     With ``Φ(u) = step·g(u) + ½‖u − v‖²``, ``g = reg.value`` and
@@ -403,6 +407,15 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
         Whether ``g`` is convex; default ``reg.convex`` (True if absent).
         Firm non-expansiveness and the subgradient inequality are checked
         only for convex ``g``; the brute force only for non-convex ``g``.
+    prox_tol : float, optional
+        For a prox computed by an inner iterative solver: the promise
+        ``Φ(p) − min Φ ≤ ε`` with ``ε = prox_tol·½‖v‖²``. Default
+        ``reg.prox_tol`` if the regularizer has one, else 0 (exact); a
+        positive value is raised to ``10·eps(dtype)``. With
+        ``ε > 0`` the comparisons allow ``ε``, the subgradient inequality
+        becomes the one every ``ε``-minimizer satisfies,
+        ``step·g(u) ≥ step·g(p) + ⟨v − p, u − p⟩ − ½‖u − p‖² − ε``, and firm
+        non-expansiveness allows the distance ``sqrt(2ε)`` to the exact prox.
     seed : int, default 0
 
     Raises
@@ -426,10 +439,14 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
     check_prox(BadL0(lam=1.0)) failed: the prox is not the minimizer of Φ(u) = step·g(u) + ½‖u − v‖².
     """
     convex = bool(getattr(reg, "convex", True)) if convex is None else bool(convex)
+    prox_tol = float(getattr(reg, "prox_tol", 0.0) or 0.0) if prox_tol is None else float(prox_tol)
     sig = _signal_shape(reg, shape)
     head = f"check_prox({_name(reg)}) failed"
     steps = [float(s) for s in np.atleast_1d(steps)]
+    base_tol = prox_tol
     for dt in [np.dtype(d) for d in np.atleast_1d(dtype)]:
+        # an inner solver cannot be asked for better than a few eps of its dtype
+        prox_tol = max(base_tol, 10 * float(np.finfo(dt).eps)) if base_tol > 0 else 0.0
         rng = np.random.default_rng(seed)
         pairs = []
         for trial in range(trials):
@@ -437,13 +454,13 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
             ctx = f"dtype {dt}, step {step:g}, trial {trial}, seed {seed}"
             v = _frozen(_draw(rng, sig, dt, _typical_scale(reg, step)))
             p = _prox_checked(reg, v, step, head, ctx)
-            _check_argmin(reg, v, p, step, rng, convex, head, ctx)
+            _check_argmin(reg, v, p, step, rng, convex, head, ctx, prox_tol)
             if convex:
-                _check_subgradient(reg, v, p, step, rng, head, ctx)
+                _check_subgradient(reg, v, p, step, rng, head, ctx, prox_tol)
                 pairs.append((step, v, p))
         if convex:
-            _check_firm(reg, pairs, rng, head, dt, seed)
-        _check_batch(reg, sig, dt, rng, steps[0], head, seed)
+            _check_firm(reg, pairs, rng, head, dt, seed, prox_tol)
+        _check_batch(reg, sig, dt, rng, steps[0], head, seed, prox_tol)
 
 
 def _prox_checked(reg, v, step, head, ctx):
@@ -517,7 +534,7 @@ def _alternatives(v64, p64, rng, convex):
                 yield "v kept on a random support", np.where(keep, flat_v, 0.0).reshape(p64.shape)
 
 
-def _check_argmin(reg, v, p, step, rng, convex, head, ctx):
+def _check_argmin(reg, v, p, step, rng, convex, head, ctx, prox_tol=0.0):
     v64, p64 = v.astype(np.float64), p.astype(np.float64)
     phi_p, g_p = _phi(reg, p, v64, step)
     worst = None
@@ -527,6 +544,7 @@ def _check_argmin(reg, v, p, step, rng, convex, head, ctx):
         if not math.isfinite(phi_q):
             continue
         tol = tolerance(v.dtype, _dot(v64, v64) + step * (abs(g_p) + abs(g_q)) + 1e-300)
+        tol += prox_tol * 0.5 * _dot(v64, v64)
         excess = phi_p - phi_q
         if excess > tol and (worst is None or excess - tol > worst[0] - worst[1]):
             worst = (excess, tol, label, q_cast, phi_q)
@@ -542,7 +560,7 @@ def _check_argmin(reg, v, p, step, rng, convex, head, ctx):
         )
 
 
-def _check_subgradient(reg, v, p, step, rng, head, ctx):
+def _check_subgradient(reg, v, p, step, rng, head, ctx, prox_tol=0.0):
     v64, p64 = v.astype(np.float64), p.astype(np.float64)
     g_p = float(reg.value(p))
     candidates = [("0", np.zeros_like(v64)), ("v", v64), ("2·p", 2 * p64), ("-p", -p64)]
@@ -559,6 +577,8 @@ def _check_subgradient(reg, v, p, step, rng, head, ctx):
         rhs = step * g_p + _dot(v64 - p64, u64 - p64)
         size = step * (abs(g_u) + abs(g_p)) + _norm(v64) * (_norm(u64 - p64) + _norm(v64 - p64)) + 1e-300
         tol = tolerance(v.dtype, size)
+        if prox_tol > 0:  # what an ε-minimizer of Φ satisfies
+            tol += 0.5 * _dot(u64 - p64, u64 - p64) + prox_tol * 0.5 * _dot(v64, v64)
         if lhs < rhs - tol:
             raise AssertionError(
                 f"{head}: (v − prox(v))/step is not a subgradient of g at prox(v): the subgradient inequality\n"
@@ -570,7 +590,7 @@ def _check_subgradient(reg, v, p, step, rng, head, ctx):
             )
 
 
-def _check_firm(reg, pairs, rng, head, dt, seed):
+def _check_firm(reg, pairs, rng, head, dt, seed, prox_tol=0.0):
     cases = list(zip(pairs, pairs[1:]))
     for step, v, p in pairs:  # also nearby pairs: small moves probe the local slope
         w = _frozen((v.astype(np.float64) + 1e-2 * (np.abs(v) + 1e-3) * rng.standard_normal(v.shape)).astype(dt))
@@ -582,6 +602,9 @@ def _check_firm(reg, pairs, rng, head, dt, seed):
         dv = v1.astype(np.float64) - v2
         lhs, rhs = _dot(dp, dp), _dot(dp, dv)
         tol = tolerance(dt, (_norm(v1) + _norm(v2)) ** 2)
+        if prox_tol > 0:  # each p is within sqrt(2ε) of the exact prox
+            delta = math.sqrt(prox_tol) * (_norm(v1) + _norm(v2))
+            tol += 3 * delta * _norm(dv) + delta * delta
         if lhs > rhs + tol:
             raise AssertionError(
                 f"{head}: the prox of a convex g must be firmly non-expansive, ‖p₁ − p₂‖² ≤ ⟨p₁ − p₂, v₁ − v₂⟩, "
@@ -593,7 +616,7 @@ def _check_firm(reg, pairs, rng, head, dt, seed):
             )
 
 
-def _check_batch(reg, sig, dt, rng, step, head, seed):
+def _check_batch(reg, sig, dt, rng, step, head, seed, prox_tol=0.0):
     V = _frozen(_draw(rng, sig + (4,), dt, _typical_scale(reg, step)))
     P = np.asarray(_call(f"{_name(reg)}.prox", reg.prox, V, step))
     if P.shape != V.shape:
@@ -601,7 +624,7 @@ def _check_batch(reg, sig, dt, rng, step, head, seed):
     for j in range(V.shape[-1]):
         single = np.asarray(reg.prox(_frozen(V[..., j]), step))
         err = _norm(single.astype(np.float64) - P[..., j])
-        if err > tolerance(dt, _norm(V[..., j]) + 1e-300):
+        if err > tolerance(dt, _norm(V[..., j]) + 1e-300) + 2 * math.sqrt(prox_tol) * _norm(V):
             raise AssertionError(
                 f"{head}: the prox of a batch is not the prox of each signal: column {j} differs by {err:.3g} "
                 f"(dtype {dt}, step {step:g}, seed {seed}); the leading axes {sig} are one signal, "
@@ -960,7 +983,6 @@ def check_pursuit(method, problem, **options):
     fn, name = _resolve(method)
     head = f"check_pursuit({name!r}) failed on {problem!r}"
     y_before = np.array(problem.y, copy=True)
-    options.setdefault("max_iter", 200)
     with _quiet():
         res = fn(problem, **options)
     if not np.array_equal(np.asarray(problem.y), y_before):
