@@ -13,6 +13,8 @@ from ._validation import ConvergenceWarning, InvalidParameterError
 from .engines import pursuit, solve
 from .losses import LeastSquares
 from .operators import Identity, LinearOperator, Matrix
+from . import plugins
+from .plugins import dictionary, hookimpl
 from .problem import GraphError, Problem, chain
 from .regularizers import L0, L1, L0Ball, Regularizer, Zero
 from .result import Result, Status
@@ -33,9 +35,15 @@ __all__ = [
     "chain",
     "solve",
     "pursuit",
+    "dictionary",
+    "plugins",
+    "hookimpl",
     "Result",
     "Status",
     "ConvergenceWarning",
     "InvalidParameterError",
     "GraphError",
 ]
+
+# Entry points load once, here (DESIGN §3); their modules are light (no numba, no compilation).
+plugins.load()

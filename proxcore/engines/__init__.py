@@ -2,12 +2,11 @@
 
 ``pc.solve(problem, method=name, **options)`` is exactly
 ``pc.pursuit(name)(problem, **options)``: it looks the method up by name and
-calls it. The core's own engines are registered here.
+calls it. The core's own engines are listed in ``ENGINES``; the essential
+plugin (:mod:`proxcore.engines._essential`) registers them.
 """
 
 from __future__ import annotations
-
-import difflib
 
 from .._validation import InvalidParameterError
 from .proximal_gradient import fista, ista
@@ -18,17 +17,18 @@ ENGINES = {"ista": ista, "fista": fista}
 
 
 def pursuit(name):
-    """The pursuit registered as ``name``: a callable ``pursuit(problem, **options) -> Result``."""
+    """The pursuit registered as ``name``: a callable ``pursuit(problem, **options) -> Result``.
+
+    Looked up in the plugin registry (:mod:`proxcore.plugins`), where the
+    engines of :data:`ENGINES` are registered by the essential plugin and the
+    other pursuits by their plugins. An unknown name raises
+    :class:`proxcore.InvalidParameterError` with close matches.
+    """
+    from .. import plugins
+
     if not isinstance(name, str):
         raise InvalidParameterError(f"The 'method' parameter must be a str; got {name!r}.")
-    try:
-        return ENGINES[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, ENGINES, n=3)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise InvalidParameterError(
-            f"Unknown method {name!r}.{hint} Available: {', '.join(sorted(ENGINES))}."
-        ) from None
+    return plugins.get_manager().pursuit(name)
 
 
 def solve(problem, method="fista", **options):
