@@ -1,0 +1,325 @@
+"""ISTA and FISTA against independent references: scikit-learn, least squares, the rate theorems."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Lasso
+
+import proxcore as pc
+from proxcore.certificates import lam_max, lasso_duality_gap
+from tests.conftest import frozen, sparse_signals, unit_norm_dictionary
+
+
+@pytest.fixture(scope="module")
+def lasso_batch():
+    rng = np.random.default_rng(7)
+    D = unit_norm_dictionary(rng, 64, 256)
+    _, Y = sparse_signals(rng, D, 200, 8, noise=0.05)
+    return D, Y
+
+
+def sklearn_codes(D, Y, lam, positive=False):
+    model = Lasso(alpha=lam / D.shape[0], fit_intercept=False, tol=1e-14, max_iter=200_000, positive=positive)
+    return model.fit(D, Y).coef_.T
+
+
+@pytest.mark.parametrize("method", ["ista", "fista"])
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_batch_lasso_agrees_with_sklearn(lasso_batch, method, nonneg):
+    D, Y = lasso_batch
+    lam = 0.1
+    problem = pc.chain(Y, [(pc.Matrix(D), pc.L1(lam, nonneg=nonneg))])
+    res = pc.solve(problem, method=method, gap_tol=1e-13 if method == "fista" else 1e-8, max_iter=20_000)
+    assert res.converged, res.message
+    ref = problem.objective(sklearn_codes(D, Y, lam, positive=nonneg))
+    assert abs(res.objective - ref) <= 1e-6 * ref
+    assert res.objective <= ref * (1 + 1e-9)  # not worse than scikit-learn beyond round-off
+    if nonneg:
+        assert np.all(res.x >= 0)
+    # the engine's gap equals the independently computed certificate, and bounds F(x) − F*
+    gap = lasso_duality_gap(D, Y, res.x, lam, nonneg=nonneg)
+    np.testing.assert_allclose(res.gap, gap, rtol=1e-6, atol=1e-9)
+    assert np.all(gap >= -1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["ista", "fista"])
+def test_lam_at_or_above_lam_max_gives_exact_zeros(method, dtype, rng):
+    D = unit_norm_dictionary(rng, 20, 40).astype(dtype)
+    Y = rng.standard_normal((20, 6)).astype(dtype)
+    lmax = float(lam_max(D, Y).max())
+    for lam in (lmax, lmax * (1 + 8 * np.finfo(dtype).eps), 2 * lmax):
+        res = pc.solve(pc.chain(Y, [(D, pc.L1(lam))]), method=method)
+        assert res.x.dtype == dtype
+        assert np.count_nonzero(res.x) == 0
+        assert res.converged and res.n_iter == 1
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(0.99 * lmax))]), method=method, max_iter=50, tol=0)
+    assert np.count_nonzero(res.x) > 0
+
+
+def test_per_signal_lam_max_in_a_batch(rng):
+    D = unit_norm_dictionary(rng, 20, 40)
+    Y = rng.standard_normal((20, 4))
+    Y[:, 1] *= 1e-3  # this signal's λ_max is far below λ
+    lam = 0.5 * float(lam_max(D, Y[:, [0, 2, 3]]).min())
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(lam))]), method="fista", tol=1e-10, max_iter=5000)
+    assert np.count_nonzero(res.x[:, 1]) == 0
+    assert all(np.count_nonzero(res.x[:, j]) > 0 for j in (0, 2, 3))
+
+
+def test_lam_zero_overdetermined_is_least_squares(rng):
+    D = rng.standard_normal((30, 10))
+    Y = rng.standard_normal((30, 3))
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(0.0))]), method="fista", tol=1e-12, max_iter=20_000)
+    np.testing.assert_allclose(res.x, np.linalg.lstsq(D, Y, rcond=None)[0], atol=1e-8)
+
+
+def test_lam_zero_underdetermined_is_min_norm(rng):
+    D = rng.standard_normal((8, 20))
+    Y = rng.standard_normal((8, 2))
+    res = pc.solve(pc.chain(Y, [(D, pc.Zero())]), method="fista", tol=1e-13, max_iter=50_000)
+    np.testing.assert_allclose(res.x, np.linalg.pinv(D) @ Y, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["ista", "fista"])
+def test_batch_equals_per_signal(lasso_batch, method):
+    D, Y = lasso_batch
+    Y = Y[:, :12]
+    opts = dict(method=method, tol=1e-12, max_iter=20_000)
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), **opts)
+    for j in (0, 5, 11):
+        single = pc.solve(pc.chain(Y[:, j], [(D, pc.L1(0.1))]), **opts)
+        assert single.x.shape == (256,)
+        np.testing.assert_allclose(res.x[:, j], single.x, atol=1e-8)
+
+
+def certified_optimum(D, Y, lam):
+    """F* to ~1e-13 relative, certified by the duality gap (F* ≥ F(x) − gap)."""
+    problem = pc.chain(Y, [(D, pc.L1(lam))])
+    res = pc.solve(problem, method="fista", gap_tol=1e-13, max_iter=100_000)
+    gap = float(np.sum(lasso_duality_gap(D, Y, res.x, lam)))
+    assert gap <= 1e-10 * res.objective
+    return res.objective - gap, res.x
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rate_bounds_and_ista_monotone(seed):
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((30, 60))
+    D[:, :5] *= 3  # uneven atoms: L well above 1
+    Y = rng.standard_normal((30, 4))
+    lam = 0.3
+    f_star, x_star = certified_optimum(D, Y, lam)
+    L = np.linalg.norm(D, 2) ** 2
+    R2 = float(np.sum(x_star**2))  # x0 = 0
+    problem = pc.chain(Y, [(D, pc.L1(lam))])
+    ista = pc.solve(problem, method="ista", max_iter=300, tol=0, step=1 / L)
+    fista = pc.solve(problem, method="fista", max_iter=300, tol=0, step=1 / L, restart=False)
+    k = np.arange(1, 301)
+    F_ista, F_fista = ista.history["objective"], fista.history["objective"]
+    assert np.all(F_ista - f_star <= L * R2 / (2 * k) * (1 + 1e-9))
+    assert np.all(F_fista - f_star <= 2 * L * R2 / (k + 1) ** 2 * (1 + 1e-9))
+    assert np.all(np.diff(F_ista) <= 1e-12 * F_ista[:-1])  # ISTA is monotone (FISTA need not be)
+
+
+def test_history_is_honest(lasso_batch):
+    D, Y = lasso_batch
+    problem = pc.chain(Y[:, :20], [(D, pc.L1(0.1))])
+    seen = []
+    res = pc.solve(problem, method="fista", max_iter=40, tol=0,
+                   callback=lambda s: seen.append((s.iteration, s.objective, problem.objective(s.x))))
+    assert len(res.history["objective"]) == len(res.history["time"]) == res.n_iter == 40
+    for (it, reported, recomputed), hist in zip(seen, res.history["objective"]):
+        assert reported == hist
+        assert abs(reported - recomputed) <= 1e-10 * recomputed
+    assert [s[0] for s in seen] == list(range(1, 41))
+    assert res.objective == pytest.approx(problem.objective(res.x), rel=1e-12)
+    assert np.all(np.diff(res.history["time"]) >= 0)
+
+
+@pytest.mark.parametrize("method", ["ista", "fista"])
+def test_float32_in_float32_out_every_iterate(method, lasso_batch):
+    D, Y = lasso_batch
+    D32, Y32 = D.astype(np.float32), Y[:, :30].astype(np.float32)
+    dtypes = set()
+    res = pc.solve(pc.chain(Y32, [(D32, pc.L1(0.1))]), method=method, max_iter=3000, gap_tol=1e-6,
+                   callback=lambda s: dtypes.add((s.x.dtype, s.z.dtype)))
+    assert res.x.dtype == np.float32 and dtypes == {(np.dtype(np.float32), np.dtype(np.float32))}
+    ref = pc.solve(pc.chain(Y[:, :30], [(D, pc.L1(0.1))]), method=method, gap_tol=1e-12, max_iter=20_000)
+    assert abs(res.objective - ref.objective) <= 1e-4 * ref.objective
+
+
+def test_backtracking_and_restart_reach_the_optimum(lasso_batch):
+    D, Y = lasso_batch
+    Y = Y[:, :40]
+    f_star, _ = certified_optimum(D, Y, 0.1)
+    problem = pc.chain(Y, [(D, pc.L1(0.1))])
+    for opts in ({"backtracking": True}, {"restart": False}, {"restart": True}):
+        res = pc.solve(problem, method="fista", gap_tol=1e-12, max_iter=20_000, **opts)
+        assert res.converged, (opts, res.message)
+        assert res.objective - f_star <= 1e-9 * f_star
+    bt = pc.solve(problem, method="ista", backtracking=True, max_iter=50, tol=0)
+    assert bt.step >= 1 / np.linalg.norm(D, 2) ** 2 / 2  # backtracking never halves below 1/(2L)
+    assert np.all(np.diff(bt.history["objective"]) <= 1e-12 * bt.history["objective"][:-1])
+
+
+def test_gram_and_two_product_paths_agree(rng):
+    # tall D uses the Gram, wide D and a generic operator use two products
+    for shape in ((40, 15), (15, 40)):
+        D = rng.standard_normal(shape)
+        Y = rng.standard_normal((shape[0], 5))
+
+        class Generic(pc.LinearOperator):
+            in_shape, out_shape = (shape[1],), (shape[0],)
+
+            def apply(self, x):
+                return D @ x
+
+            def adjoint(self, y):
+                return D.T @ y
+
+        a = pc.solve(pc.chain(Y, [(pc.Matrix(D), pc.L1(0.2))]), method="fista", max_iter=200, tol=0)
+        b = pc.solve(pc.chain(Y, [(Generic(), pc.L1(0.2))]), method="fista", max_iter=200, tol=0,
+                     step=a.step * (1 - 1e-6))
+        np.testing.assert_allclose(a.history["objective"], b.history["objective"], rtol=1e-6)
+
+
+def test_nonconvex_regularizers(rng):
+    D = unit_norm_dictionary(rng, 30, 60)
+    X, Y = sparse_signals(rng, D, 10, 3)
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(3))]), method="ista", max_iter=500, tol=1e-12)
+    assert np.all(np.count_nonzero(res.x, axis=0) <= 3)
+    assert np.all(np.diff(res.history["objective"]) <= 1e-12 * (1 + res.history["objective"][:-1]))
+    res0 = pc.solve(pc.chain(Y, [(D, pc.L0(0.01))]), method="ista", max_iter=500, tol=1e-12)
+    assert np.all(np.diff(res0.history["objective"]) <= 1e-12 * (1 + res0.history["objective"][:-1]))
+
+
+# ------------------------------------------------------------- stopping contract
+def test_max_iter_warns_and_reports(lasso_batch):
+    D, Y = lasso_batch
+    with pytest.warns(pc.ConvergenceWarning, match=r"Maximum number of iterations \(3\) reached"):
+        res = pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method="fista", max_iter=3, tol=1e-12)
+    assert not res.converged and res.status == pc.Status.MAX_ITER and res.n_iter == 3
+    assert "tol 1e-12" in res.message
+    assert res.signal_converged.shape == (200,)
+
+
+def test_target_and_callback_stop(lasso_batch):
+    D, Y = lasso_batch
+    problem = pc.chain(Y[:, :10], [(D, pc.L1(0.1))])
+    full = pc.solve(problem, method="fista", max_iter=100, tol=0)
+    target = full.history["objective"][9]
+    res = pc.solve(problem, method="fista", target=target, max_iter=100)
+    assert res.status == pc.Status.TARGET_REACHED and res.objective <= target and res.n_iter <= 10
+    res = pc.solve(problem, method="fista", callback=lambda s: s.iteration == 4)
+    assert res.status == pc.Status.CALLBACK_STOP and res.n_iter == 4
+
+    def boom(state):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom") as info:
+        pc.solve(problem, method="ista", callback=boom)
+    assert "iteration 1" in "".join(getattr(info.value, "__notes__", []))
+
+
+def test_divergence_is_detected(rng):
+    D = rng.standard_normal((20, 30))
+    Y = rng.standard_normal((20, 2))
+    L = np.linalg.norm(D, 2) ** 2
+    with pytest.warns(pc.ConvergenceWarning, match="Diverged"):
+        res = pc.solve(pc.chain(Y, [(D, pc.L1(0.01))]), method="ista", step=2.5 / L, check_step=False,
+                       max_iter=5000)
+    assert res.status == pc.Status.DIVERGED and not res.converged
+
+
+def test_warm_start_at_optimum(lasso_batch):
+    D, Y = lasso_batch
+    problem = pc.chain(Y[:, :5], [(D, pc.L1(0.1))])
+    res = pc.solve(problem, method="fista", tol=1e-12, max_iter=10_000)
+    again = pc.solve(problem, method="ista", x0=frozen(res.x), tol=1e-8)
+    assert again.converged and again.n_iter <= 2
+
+
+def test_zero_data_converges_without_nan(rng):
+    D = rng.standard_normal((5, 8))
+    res = pc.solve(pc.chain(np.zeros((5, 3)), [(D, pc.L1(0.1))]), method="fista")
+    assert res.converged and res.n_iter == 1 and np.all(res.x == 0)
+    assert np.all(np.isfinite(res.gap))
+
+
+# ------------------------------------------------------------------- bad input
+def test_bad_options(rng):
+    D = rng.standard_normal((5, 8))
+    problem = pc.chain(rng.standard_normal((5, 2)), [(D, pc.L1(0.1))])
+    L = np.linalg.norm(D, 2) ** 2
+    cases = [
+        (dict(max_iter=0), r"'max_iter' parameter of fista must be an int >= 1"),
+        (dict(max_iter=2.5), "'max_iter'"),
+        (dict(tol=-1.0), r"'tol' parameter of fista must be a float in the range \[0.0, inf\)"),
+        (dict(tol=float("nan")), "'tol'"),
+        (dict(step=0.0), "'step'"),
+        (dict(step=1.5 / L), r"'step' parameter of fista must be at most 1/L"),
+        (dict(step=0.1, backtracking=True), "either step= or backtracking"),
+        (dict(x0=np.zeros(8)), r"'x0' parameter of fista must have shape \(8, 2\)"),
+        (dict(x0=np.full((8, 2), np.nan)), "x0 contains NaN"),
+        (dict(gap_tol=-1.0), "'gap_tol'"),
+        (dict(target="low"), "'target'"),
+        (dict(callback=3), "'callback'"),
+    ]
+    for options, match in cases:
+        with pytest.raises((ValueError, TypeError), match=match):
+            pc.solve(problem, method="fista", **options)
+    with pytest.raises(ValueError, match=r"Unknown \w+ 'fsta'. Did you mean 'fista'"):
+        pc.solve(problem, method="fsta")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        pc.solve(problem, method="fista", maxiter=10)
+    with pytest.raises(ValueError, match="gap_tol.*needs an L1"):
+        pc.solve(pc.chain(problem.y, [(D, pc.L0(0.1))]), method="fista", gap_tol=1e-6)
+
+
+def test_bad_data(rng):
+    D = rng.standard_normal((5, 8))
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        pc.chain(np.array([1.0, np.nan, 0, 0, 0]), [(D, pc.L1(0.1))])
+    with pytest.raises(ValueError, match="Input y contains infinity"):
+        pc.chain(np.array([1.0, np.inf, 0, 0, 0]), [(D, pc.L1(0.1))])
+    with pytest.raises(ValueError, match=r"y of node 'y' has shape \(4, 3\) but the operator.*\(5,\)"):
+        pc.chain(np.ones((4, 3)), [(D, pc.L1(0.1))])
+    with pytest.raises(ValueError, match="Complex"):
+        pc.chain(np.ones(5, dtype=complex), [(D, pc.L1(0.1))])
+    with pytest.raises(ValueError, match="2-D"):
+        pc.chain(np.ones(5), [(np.ones(5), pc.L1(0.1))])
+    with pytest.raises(ValueError, match="needs a pc.Regularizer"):
+        pc.chain(np.ones(5), [(D, 0.1)])
+
+
+def test_inputs_are_never_modified(rng):
+    D = frozen(rng.standard_normal((10, 20)))
+    Y = frozen(rng.standard_normal((10, 4)))
+    x0 = frozen(rng.standard_normal((20, 4)))
+    lam = frozen(np.full(20, 0.1))
+    before = (D.copy(), Y.copy(), x0.copy())
+    for method in ("ista", "fista"):
+        res = pc.solve(pc.chain(Y, [(D, pc.L1(lam))]), method=method, x0=x0, max_iter=20, tol=0)
+        assert not np.shares_memory(res.x, x0)
+    for a, b in zip((D, Y, x0), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_multilayer_problem_refused_by_single_layer_engines(rng):
+    D1, D2 = rng.standard_normal((6, 8)), rng.standard_normal((8, 10))
+    problem = pc.chain(np.ones(6), [(D1, pc.L1(0.1)), (D2, pc.L1(0.1))])
+    with pytest.raises(ValueError, match="ista solves one-layer problems.*ml-ista"):
+        pc.solve(problem, method="ista")
+
+
+def test_solve_is_pursuit_call(rng):
+    D = rng.standard_normal((5, 8))
+    problem = pc.chain(rng.standard_normal(5), [(D, pc.L1(0.1))])
+    a = pc.solve(problem, method="ista", max_iter=7, tol=0)
+    b = pc.pursuit("ista")(problem, max_iter=7, tol=0)
+    np.testing.assert_array_equal(a.x, b.x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pc.solve(problem, method="fista", tol=1e-6, max_iter=10_000)
