@@ -71,11 +71,14 @@ def _(op: Matrix, *, tol: float = 1e-7, max_iter: int = 10_000) -> float:
     k = min(A.shape)
     if op.is_sparse or k > _EXACT_DENSE_LIMIT:
         return _power_bound(op, tol=tol, max_iter=max_iter)
-    A = np.asarray(A, dtype=np.float64)
+    scale = float(np.abs(A).max())
+    if scale == 0.0:
+        return 0.0
+    A = np.asarray(A, dtype=np.float64) / scale  # the Gram squares entries: keep them near 1
     G = A @ A.T if A.shape[0] <= A.shape[1] else A.T @ A
     top = float(np.linalg.eigvalsh(G)[-1])
     # eigvalsh is backward stable: |error| <= c·k·eps·‖G‖; round the bound up by that.
-    return math.sqrt(max(top, 0.0) * (1.0 + 4 * k * np.finfo(np.float64).eps))
+    return scale * math.sqrt(max(top, 0.0) * (1.0 + 4 * k * np.finfo(np.float64).eps))
 
 
 @spectral_norm.register

@@ -92,8 +92,6 @@ def test_hypothesis_multilayer_near_optimum(problem):
     check_convergence(problem, "ml-fista", "near-optimum", max_iter=2000, near_rtol=5e-2)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: Matrix.norm() squares entries in the Gram (underflow/overflow); "
-                                       "reported to the lead")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("scale", [1e-204, 1e-160, 1e160])
 def test_norm_is_an_upper_bound_at_extreme_magnitudes(scale):
