@@ -17,16 +17,13 @@ import numpy as np
 
 from ._validation import check_array, check_weights
 from .operators import LinearOperator, Matrix
+from .regularizers import _expand
 
 __all__ = ["lam_max", "lasso_duality_gap"]
 
 
 def _signal_sum(a, k):
     return a.sum(axis=tuple(range(k))) if k else a
-
-
-def _expand(w, x):
-    return w.reshape(w.shape + (1,) * (x.ndim - w.ndim)) if isinstance(w, np.ndarray) else w
 
 
 def l1_gap(x, c, rr, ry, lam, nonneg, k):
@@ -58,8 +55,8 @@ def lam_max(D, y, *, nonneg=False):
     --------
     >>> import numpy as np
     >>> from proxcore.certificates import lam_max
-    >>> lam_max(np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([3.0, -1.0]))
-    array(3.)
+    >>> float(lam_max(np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([3.0, -1.0])))
+    3.0
     """
     D = _as_operator(D)
     y = check_array(y, "y")

@@ -58,6 +58,7 @@ def test_kernel_signatures_stay_bounded(rng):
 
 
 def _run(code, **env):
+    env.setdefault("PYTHONWARNINGS", "ignore")
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
@@ -71,7 +72,9 @@ def test_same_results_with_jit_disabled():
         v = rng.standard_normal((6, 4)).astype(np.float32)
         out = [pc.L1(0.3).prox(v, 0.5), pc.L1(0.3, nonneg=True).prox(v, 0.5),
                pc.L0(0.3).prox(v, 0.5), pc.L0Ball(2).prox(v, 1.0)]
-        print(np.stack(out).dtype, np.stack(out).tobytes().hex())
+        D = rng.standard_normal((6, 9)).astype(np.float32)
+        res = pc.solve(pc.chain(v, [(D, pc.L1(0.1))]), method="fista", max_iter=30, tol=0)
+        print(np.stack(out).dtype, np.stack(out).tobytes().hex(), res.x.dtype, res.x.tobytes().hex())
     """
     jit = _run(code)
     nojit = _run(code, NUMBA_DISABLE_JIT="1")
