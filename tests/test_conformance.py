@@ -86,10 +86,10 @@ def test_hypothesis_l0_ista_is_monotone(problem):
 
 @pytest.mark.skipif("ml-ista" not in ENGINES or "primal-dual" not in ENGINES,
                     reason="needs the ml-ista and primal-dual engines")
-@settings(max_examples=5)
-@given(pst.problems(layers=2, regularizer="l1"))
+@settings(max_examples=3)
+@given(pst.problems(layers=2, regularizer="l1", n=(4, 8), m=(4, 10), batch=(1, 2)))
 def test_hypothesis_multilayer_near_optimum(problem):
-    check_convergence(problem, "ml-fista", "near-optimum", max_iter=2000, near_rtol=5e-2)
+    check_convergence(problem, "ml-fista", "near-optimum", max_iter=1000, near_rtol=5e-2)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -51,6 +51,8 @@ def _builtin_examples(kind, name):
         return [{"s": 2}, {"s": 3, "signal_shape": (2, 3)}]
     if (kind, name) == ("regularizers", "analysis-l1"):
         return [{"omega": rng.standard_normal((8, 6)), "lam": 0.3}]
+    if (kind, name) == ("dictionaries", "matrix"):
+        return [{"array": rng.standard_normal((6, 10))}]
     if (kind, name) == ("operators", "matrix"):
         import scipy.sparse as sp
 
@@ -60,6 +62,9 @@ def _builtin_examples(kind, name):
         return [{"shape": 5}, {"shape": (2, 3)}]
     return None
 
+
+_SINGULAR = {"dictionaries": "dictionary", "operators": "operator", "regularizers": "regularizer",
+             "pursuits": "pursuit"}
 
 _GENERIC = {
     "dictionaries": [{}, {"n": 8, "m": 16}, {"n": 8}],
@@ -87,7 +92,7 @@ def _examples(entry):
         if out:
             return out
         return (
-            f"cannot build an example of {entry.kind[:-1]} {entry.name!r} from {entry.provider}; tried "
+            f"cannot build an example of {_SINGULAR.get(entry.kind, entry.kind)} {entry.name!r} from {entry.provider}; tried "
             + "; ".join(tried)
             + ". Give the factory an attribute proxcore_examples = [{...keyword arguments...}]."
         )
@@ -163,6 +168,8 @@ def _pursuit_run(name, pursuit):
         for label, problem in accepted:
             if rate in ("1/k", "1/k^2") and len(problem.layers) != 1:
                 continue
+            if not all(getattr(layer.regularizer, "convex", True) for layer in problem.layers):
+                continue  # rates are promised for convex problems only
             options = {"restart": False} if name == "fista" else {}
             try:
                 check_convergence(problem, pursuit, rate, **options)
@@ -244,7 +251,7 @@ def conformance_cases(plugin=None, *, manager=None):
         except Exception as exc:
             def fail(exc=exc, entry=entry):
                 raise AssertionError(
-                    f"the proxcore_examples of {entry.kind[:-1]} {entry.name!r} ({entry.provider}) do not build: "
+                    f"the proxcore_examples of {_SINGULAR.get(entry.kind, entry.kind)} {entry.name!r} ({entry.provider}) do not build: "
                     f"{type(exc).__name__}: {exc}"
                 )
             cases.append(Case(base, entry.kind, entry.name, fail))
