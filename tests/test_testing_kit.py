@@ -202,6 +202,23 @@ def test_check_adjoint_catches_float32_upcast():
     check_adjoint(UpcastingOperator(A), dtype=np.float64)
 
 
+class MemoryOrderBug(pc.LinearOperator):
+    """The identity, computed through the array's memory order: wrong for Fortran-ordered batches."""
+
+    in_shape = out_shape = (3,)
+
+    def apply(self, x):
+        return x.ravel(order="K").reshape(x.shape)
+
+    def adjoint(self, y):
+        return y.ravel(order="K").reshape(y.shape)
+
+
+def test_check_adjoint_catches_a_memory_layout_bug():
+    with pytest.raises(AssertionError, match="Fortran-ordered copy of x differs"):
+        check_adjoint(MemoryOrderBug(), dtype=np.float64)
+
+
 def test_check_adjoint_does_not_modify_the_operator():
     A = np.random.default_rng(4).standard_normal((5, 6))
     op = pc.Matrix(A)
@@ -316,6 +333,30 @@ def test_optimum_refuses_problems_it_cannot_certify():
     problem = pc.chain(np.ones(3), [(np.eye(3), pc.L0(0.1))])
     with pytest.raises(ValueError, match="primal-dual"):
         optimum(problem)
+
+
+def test_optimum_of_a_multilayer_problem_comes_from_the_exact_engine(lasso):
+    from proxcore.engines import ENGINES
+
+    if "primal-dual" not in ENGINES:
+        pytest.skip("needs the exact engine")
+    D, Y, _ = lasso
+    D2 = unit_norm_dictionary(np.random.default_rng(9), 40, 30)
+    problem = pc.chain(Y, [(D, pc.L1(0.05)), (D2, pc.L1(0.05))])
+    opt = optimum(problem)
+    assert opt.source.startswith("primal-dual")
+    assert opt.objective == pytest.approx(problem.objective(opt.x))
+    # one layer of ℓ1: the kit certifies it itself, and agrees with the exact engine
+    one = pc.chain(Y, [(D, pc.L1(0.1))])
+    exact = pc.solve(one, method="primal-dual", max_iter=20000, tol=1e-12)
+    assert optimum(one).objective <= exact.objective + 1e-12
+    assert optimum(one).objective == pytest.approx(exact.objective, rel=1e-7)
+
+
+def test_rates_are_refused_on_nonconvex_problems():
+    problem = pc.chain(np.ones(3), [(np.eye(3), pc.L0(0.1))])
+    with pytest.raises(ValueError, match="convex problems only"):
+        check_convergence(problem, "ista", "1/k")
 
 
 # ----------------------------------------------------------------------------- check_convergence

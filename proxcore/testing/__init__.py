@@ -164,8 +164,9 @@ def check_adjoint(op, *, dtype=None, batch=3, trials=3, seed=0):
     accumulated in float64. It also checks output shapes (one signal and a
     batch), dtype preservation (float32 in, float32 out unless the operator
     declares a wider ``dtype``), finiteness, linearity, that each batch
-    column equals the single-signal result, and that neither method writes
-    into its input (inputs are passed read-only).
+    column equals the single-signal result, that Fortran-ordered and strided
+    inputs give the same result, and that neither method writes into its
+    input (inputs are passed read-only).
 
     Parameters
     ----------
@@ -270,6 +271,17 @@ def check_adjoint(op, *, dtype=None, batch=3, trials=3, seed=0):
                         f"{head}: {label} of column 0 alone differs from column 0 of the batched {label} by "
                         f"{err:.3g} > tolerance {_op_tol(tol_dt, scale, size):.3g} (batch axes must not mix signals) {ctx}."
                     )
+            # memory layouts: Fortran-ordered and strided (non-contiguous) inputs give the same result
+            if trial == 0:
+                for layout, variant in _layouts(x):
+                    out = np.asarray(_call(f"{_name(op)}.apply", op.apply, variant))
+                    err = _norm(np.asarray(out, np.float64) - Ax) if out.shape == Ax.shape else math.inf
+                    scale = _norm(Ax) + gain * _norm(x)
+                    if err > _op_tol(tol_dt, scale, size):
+                        raise AssertionError(
+                            f"{head}: apply of a {layout} copy of x differs from apply of x by {err:.3g} "
+                            f"(shape {out.shape}; tolerance {_op_tol(tol_dt, scale, size):.3g}) {ctx}."
+                        )
             # linearity: A(2 x_0 − 3 x_1) = 2 A x_0 − 3 A x_1
             if batch >= 2:
                 combo = _frozen((2 * x[..., 0].astype(np.float64) - 3 * x[..., 1]).astype(dt))
@@ -282,6 +294,17 @@ def check_adjoint(op, *, dtype=None, batch=3, trials=3, seed=0):
                         f"{head}: apply is not linear: ‖A(2x₀ − 3x₁) − (2Ax₀ − 3Ax₁)‖ = {err:.3g} > tolerance "
                         f"{_op_tol(tol_dt, scale, size):.3g} {ctx}."
                     )
+
+
+def _layouts(a):
+    """Read-only copies of ``a`` in Fortran order and as a strided view, with their names."""
+    fortran = np.asfortranarray(a)
+    fortran.setflags(write=False)
+    big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+    big[..., ::2] = a
+    strided = big[..., ::2]
+    strided.setflags(write=False)
+    return [("Fortran-ordered", fortran), ("strided (non-contiguous)", strided)]
 
 
 def _op_tol(dtype, scale, n_terms):
@@ -386,7 +409,8 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
       non-expansiveness ``‖p₁ − p₂‖² ≤ ⟨p₁ − p₂, v₁ − v₂⟩``;
     - ``g(p)`` is finite (the prox lands in the domain), the output has
       ``v``'s shape and dtype (float32 stays float32), the prox of a batch is
-      the prox of each signal, two calls agree, and ``v`` is not modified.
+      the prox of each signal (also for Fortran-ordered and strided
+      batches), two calls agree, and ``v`` is not modified.
 
     ``tol`` is ``k·eps(dtype)`` times the size of the terms
     (``‖v‖² + step·|g|``), see :func:`tolerance`.
@@ -621,6 +645,14 @@ def _check_batch(reg, sig, dt, rng, step, head, seed, prox_tol=0.0):
     P = np.asarray(_call(f"{_name(reg)}.prox", reg.prox, V, step))
     if P.shape != V.shape:
         raise AssertionError(f"{head}: prox of a batch of shape {V.shape} returned shape {P.shape}.")
+    for layout, variant in _layouts(V):
+        Q = np.asarray(_call(f"{_name(reg)}.prox", reg.prox, variant, step))
+        err = _norm(Q.astype(np.float64) - P) if Q.shape == P.shape else math.inf
+        if err > tolerance(dt, _norm(V) + 1e-300) + 2 * math.sqrt(prox_tol) * _norm(V):
+            raise AssertionError(
+                f"{head}: the prox of a {layout} copy of a batch differs from the prox of the batch by {err:.3g} "
+                f"(dtype {dt}, step {step:g}, seed {seed})."
+            )
     for j in range(V.shape[-1]):
         single = np.asarray(reg.prox(_frozen(V[..., j]), step))
         err = _norm(single.astype(np.float64) - P[..., j])
