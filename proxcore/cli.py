@@ -1,4 +1,4 @@
-"""The ``proxcore`` command line: ``proxcore demo`` (and, as they land, ``solve`` and ``plugins``)."""
+"""The ``proxcore`` command line: ``proxcore demo``, ``proxcore plugins`` (and, as it lands, ``solve``)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,28 @@ def demo(args) -> int:
     return 0 if all(row[-1] for row in rows) else 1
 
 
+def list_plugins(args) -> int:
+    """``proxcore plugins``: every registered name by kind, with the plugin and distribution providing it."""
+    from . import plugins
+
+    manager = plugins.get_manager()
+    entries = manager.entries()
+    width = max([len(e.name) for e in entries] + [4])
+    for kind in plugins.KINDS:
+        rows = [e for e in entries if e.kind == kind]
+        print(f"{kind} ({len(rows)})")
+        for e in rows:
+            dist = f"{e.distribution} {e.version or ''}".strip() if e.distribution else "(registered at run time)"
+            print(f"  {e.name:<{width}}  {dist:<24} plugin {e.plugin}")
+    problems = [r for r in manager.report() if r.status != "loaded"]
+    if problems:
+        print("not loaded")
+        for r in problems:
+            dist = f"{r.distribution} {r.version or ''}".strip() if r.distribution else "?"
+            print(f"  {r.name} ({dist}): {r.status}: {r.error}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="proxcore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=0.1, help="ℓ1 weight (default 0.1)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=demo)
+    p = sub.add_parser("plugins", help="list every registered dictionary, operator, regularizer and pursuit")
+    p.set_defaults(func=list_plugins)
     return parser
 
 

@@ -1,0 +1,71 @@
+"""Helpers shared by the built-in pursuits: problem checks, flattening, results."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from proxcore import Problem, Result, Status
+from proxcore._validation import InvalidParameterError
+
+__all__ = ["one_layer", "as_columns", "result", "dense_matrix"]
+
+
+def check_problem(problem, method):
+    if not isinstance(problem, Problem):
+        raise InvalidParameterError(
+            f"The 'problem' parameter of {method} must be a pc.Problem (see pc.chain); got {type(problem).__name__}."
+        )
+    return problem
+
+
+def one_layer(problem, method):
+    """``(D, regularizer)`` of a one-layer problem, or a clear refusal."""
+    check_problem(problem, method)
+    if len(problem.layers) != 1:
+        raise InvalidParameterError(
+            f"{method} solves one-layer problems; this problem has {len(problem.layers)} layers: use "
+            "method='layered-thresholding', 'layered-bp', 'ml-fista' or 'primal-dual'."
+        )
+    (layer,) = problem.layers
+    return layer.operator, layer.regularizer
+
+
+def as_columns(problem):
+    """The data as a C-contiguous ``(n, N)`` array in the problem's dtype (a copy only if needed)."""
+    y = np.asarray(problem.y, dtype=problem.dtype)
+    n = math.prod(problem.layers[0].operator.out_shape)
+    return np.ascontiguousarray(y.reshape(n, -1))
+
+
+def dense_matrix(D, dtype):
+    """The dense ``n×m`` matrix of a one-layer operator with 1-D signals (``pc.Matrix`` or any operator)."""
+    array = getattr(D, "array", None)
+    if array is not None:
+        A = array.toarray() if hasattr(array, "toarray") else array
+        return np.asarray(A, dtype=dtype)
+    n, m = math.prod(D.out_shape), math.prod(D.in_shape)
+    if n * m > 50_000_000:
+        raise InvalidParameterError(f"the operator {D!r} is too large to form as a dense matrix ({n}x{m}).")
+    eye = np.eye(m, dtype=dtype).reshape(tuple(D.in_shape) + (m,))
+    return np.asarray(D.apply(eye), dtype=dtype).reshape(n, m)
+
+
+def result(problem, x, *, n_iter, signal_converged, status, message, history=None, codes=None):
+    """A :class:`proxcore.Result` for a pursuit that computed ``x`` (shape ``in_shape + batch``)."""
+    objective = problem.objective(x)
+    if history is None:
+        history = {"objective": np.array([objective])}
+    signal_converged = np.asarray(signal_converged, dtype=bool).reshape(problem.batch_shape)
+    return Result(
+        x=x,
+        codes=tuple(problem.codes(x)) if codes is None else tuple(codes),
+        objective=objective,
+        n_iter=int(n_iter),
+        converged=bool(np.all(signal_converged)) and status is Status.CONVERGED,
+        status=status,
+        message=message,
+        history=history,
+        signal_converged=signal_converged,
+    )

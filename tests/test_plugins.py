@@ -1,0 +1,323 @@
+"""The plugin registry: entry points, the essential plugin, and every failure mode of issue 4.
+
+Each test builds its own manager (``make_manager()``), or swaps the default
+one with ``pc.plugins.use``; nothing here changes the registry other tests see.
+"""
+
+import importlib.metadata
+import os
+import pathlib
+import subprocess
+import sys
+import tomllib
+
+import numpy as np
+import pytest
+
+import proxcore as pc
+from proxcore.plugins import PluginConflictError, PluginError, ProxcorePluginWarning
+
+from .plugins import fakes
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLE = pathlib.Path(__file__).parent / "plugins" / "proxcore_example"
+DESIGN_PURSUITS = ["ista", "fista", "ml-ista", "ml-fista", "primal-dual", "layered-thresholding",
+                   "layered-bp", "thresholding", "omp", "iht"]
+
+
+@pytest.fixture
+def manager():
+    """A fresh manager with the essential plugin only."""
+    return pc.plugins.make_manager().load(autoload=False)
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for var in ("PROXCORE_DISABLE_PLUGIN_AUTOLOAD", "PROXCORE_DISABLE_PLUGINS", "PROXCORE_STRICT_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch
+
+
+def install_example(tmp_path, monkeypatch):
+    """Make tests/plugins/proxcore_example an installed distribution: its pyproject's entry points on sys.path."""
+    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    fakes.make_distribution(tmp_path, meta["name"], meta["version"], meta["entry-points"]["proxcore"], {})
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return meta
+
+
+# ------------------------------------------------------------------ discovery
+def test_builtins_are_entry_points_of_proxcore():
+    eps = {ep.name: ep for ep in importlib.metadata.entry_points(group="proxcore")}
+    assert {"dictionaries", "pursuits"} <= set(eps)
+    for name, module in (("dictionaries", "proxcore_dictionaries"), ("pursuits", "proxcore_pursuits")):
+        assert eps[name].value == module
+        assert eps[name].dist.metadata["Name"] == "proxcore"
+
+
+def test_autoload_registers_builtins_with_their_distribution(clean_env):
+    m = pc.plugins.make_manager().load()
+    assert set(DESIGN_PURSUITS) <= set(m.names("pursuits"))
+    assert {"matrix", "identity", "gaussian", "dct"} <= set(m.names("dictionaries"))
+    omp = m.entry("pursuits", "omp")
+    assert (omp.plugin, omp.distribution, omp.version) == ("pursuits", "proxcore", pc.__version__)
+    assert m.entry("pursuits", "fista").plugin == "essential"  # the core engines: the essential plugin
+
+
+def test_default_registry_is_the_autoloaded_one():
+    assert set(DESIGN_PURSUITS) <= set(pc.plugins.names("pursuits"))
+    assert pc.dictionary("dct", n=4).in_shape == (4,)
+
+
+def test_autoload_switch(clean_env):
+    clean_env.setenv("PROXCORE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    m = pc.plugins.make_manager().load()
+    assert "omp" not in m.names("pursuits") and m.names("dictionaries") == []
+    assert "fista" in m.names("pursuits")  # the essential plugin always loads
+
+
+def test_block_by_name_but_not_the_essential_plugin(clean_env):
+    clean_env.setenv("PROXCORE_DISABLE_PLUGINS", "pursuits, essential")
+    m = pc.plugins.make_manager().load()
+    assert "omp" not in m.names("pursuits") and "fista" in m.names("pursuits")
+    assert "dct" in m.names("dictionaries")
+    status = {r.name: r.status for r in m.report()}
+    assert status["pursuits"] == "blocked" and status["essential"] == "loaded"
+
+
+def test_import_is_light():
+    code = "import sys, proxcore; print('numba' in sys.modules, 'sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+# ------------------------------------------------------------------ run time register / lookup
+def test_register_and_lookup_each_kind(manager):
+    assert manager.register(fakes.Good(), name="good") == "good"
+    D = manager.dictionary("ones", n=4, m=2)
+    assert isinstance(D, pc.LinearOperator) and D.out_shape == (4,)
+    assert manager.pursuit("echo")("p", a=1) == ("echo", "p", {"a": 1})
+    assert manager.regularizer("l1", lam=0.5).lam == 0.5
+    assert isinstance(manager.operator("identity", shape=3), pc.Identity)
+
+
+def test_solve_is_exactly_pursuit(manager):
+    manager.register(fakes.Good(), name="good")
+    with pc.plugins.use(manager):
+        assert pc.solve("problem", method="echo", tol=1e-3) == ("echo", "problem", {"tol": 1e-3})
+        assert pc.pursuit("echo") is manager.pursuit("echo")
+    assert "echo" not in pc.plugins.names("pursuits")  # the default registry is back
+
+
+def test_builtin_pursuits_solve_equals_pursuit():
+    D = pc.dictionary("dct", n=8, m=16)
+    y = np.random.default_rng(0).standard_normal((8, 3))
+    for method, reg in (("omp", pc.L0Ball(2)), ("iht", pc.L0Ball(2)), ("thresholding", pc.L1(0.1))):
+        problem = pc.chain(y, [(D, reg)])
+        np.testing.assert_array_equal(pc.solve(problem, method=method).x, pc.pursuit(method)(problem).x)
+
+
+def test_duplicate_name_names_both_plugins_and_registry_stays_usable(manager):
+    manager.register(fakes.Good(), name="alpha")
+    before = manager.names()
+    with pytest.raises(PluginConflictError) as err:
+        manager.register(fakes.ClaimsOnes(), name="beta")
+    message = str(err.value)
+    assert "'ones'" in message and "'alpha'" in message and "'beta'" in message
+    assert manager.names() == before  # all or nothing: 'twos' was not registered either
+    assert not manager.pm.has_plugin("beta")
+    manager.unregister("alpha")
+    manager.register(fakes.ClaimsOnes(), name="beta")  # usable: the name is free again
+    assert manager.entry("dictionaries", "ones").plugin == "beta"
+
+
+def test_duplicate_plugin_name_refused(manager):
+    manager.register(fakes.Good(), name="same")
+    with pytest.raises(PluginConflictError, match="'same'"):
+        manager.register(fakes.ClaimsDct(), name="same")
+
+
+def test_third_party_cannot_shadow_a_builtin(clean_env, tmp_path):
+    fakes.make_distribution(tmp_path, "shadow-plug", "2.1", {"shadow": "shadow_plug_mod"}, {
+        "shadow_plug_mod": """
+            import proxcore as pc
+
+            @pc.hookimpl
+            def proxcore_dictionaries():
+                return {"dct": lambda **params: pc.Identity(2)}
+        """})
+    clean_env.syspath_prepend(str(tmp_path))
+    with pytest.warns(ProxcorePluginWarning) as record:
+        m = pc.plugins.make_manager().load()
+    message = str(record[0].message)
+    assert "'dct'" in message and "shadow-plug 2.1" in message and "'dictionaries' (proxcore" in message
+    assert isinstance(m.dictionary("dct", n=4), pc.Matrix)  # the built-in, not the shadow
+    assert {r.name: r.status for r in m.report()}["shadow"] == "failed"
+    with pytest.raises(PluginConflictError, match="shadow"):
+        pc.plugins.make_manager().load(strict=True)
+
+
+def test_unknown_name_suggests_close_matches(manager):
+    with pytest.raises(pc.InvalidParameterError, match=r"Unknown pursuit 'fsta'\. Did you mean 'fista'"):
+        manager.pursuit("fsta")
+    with pytest.raises(ValueError, match="Unknown dictionary 'dtc'.*Available dictionaries"):
+        manager.dictionary("dtc")
+    with pytest.raises(pc.InvalidParameterError, match="Unknown pursuit 'omq'.*'omp'"):
+        pc.solve(pc.chain(np.ones(2), [(np.eye(2), pc.L0Ball(1))]), method="omq")
+    with pytest.raises(pc.InvalidParameterError, match="must be a str"):
+        manager.pursuit(3)
+    with pytest.raises(pc.InvalidParameterError, match="Unknown kind"):
+        manager.names("solvers")
+
+
+def test_hook_that_raises_is_attributed(manager):
+    before = manager.names()
+    with pytest.raises(PluginError, match="plugin 'buggy'.*proxcore_pursuits.*RuntimeError: plugin bug") as err:
+        manager.register(fakes.Raising(), name="buggy")
+    assert isinstance(err.value.__cause__, RuntimeError)
+    assert manager.names() == before and not manager.pm.has_plugin("buggy")
+
+
+def test_broken_plugins_are_isolated_at_autoload(clean_env, tmp_path):
+    fakes.make_distribution(tmp_path, "broken-plug", "1.0", {"broken": "broken_plug_mod", "fine": "fine_plug_mod",
+                                                             "raiser": "raiser_plug_mod"}, {
+        "broken_plug_mod": "raise ImportError('missing dependency foo')\n",
+        "raiser_plug_mod": """
+            import proxcore as pc
+
+            @pc.hookimpl
+            def proxcore_pursuits():
+                raise RuntimeError("plugin bug")
+        """,
+        "fine_plug_mod": """
+            import proxcore as pc
+
+            @pc.hookimpl
+            def proxcore_dictionaries():
+                return {"fine-eye": lambda n=2: pc.Identity(n)}
+        """})
+    clean_env.syspath_prepend(str(tmp_path))
+    with pytest.warns(ProxcorePluginWarning) as record:
+        m = pc.plugins.make_manager().load()
+    messages = " | ".join(str(w.message) for w in record)
+    assert "plugin 'broken' (broken-plug 1.0) failed to import" in messages and "missing dependency foo" in messages
+    assert "plugin 'raiser' (broken-plug 1.0) failed in hook proxcore_pursuits" in messages
+    assert "fine-eye" in m.names("dictionaries") and "omp" in m.names("pursuits")  # the others loaded
+    status = {r.name: r.status for r in m.report()}
+    assert status["broken"] == status["raiser"] == "failed" and status["fine"] == "loaded"
+
+
+def test_misspelled_hook_is_caught(manager):
+    with pytest.raises(PluginError, match="unknown hook 'proxcore_dictionary'.*Did you mean 'proxcore_dictionaries'"):
+        manager.register(fakes.Misspelled(), name="typo")
+    assert not manager.pm.has_plugin("typo")
+    manager.check_pending()  # nothing pending is left behind
+
+
+def test_hook_without_marker_is_caught(manager):
+    with pytest.raises(PluginError, match="without the @pc.hookimpl marker"):
+        manager.register(fakes.Unmarked(), name="unmarked")
+
+
+def test_bad_hook_results(manager):
+    with pytest.raises(PluginError, match="must return a mapping"):
+        manager.register(fakes.ReturnsList(), name="listy")
+    manager.register(fakes.NotAnOperator(), name="arrays")
+    with pytest.raises(PluginError, match="dictionary 'array' from plugin 'arrays' returned ndarray"):
+        manager.dictionary("array")
+
+
+def test_api_version_gate(manager):
+    with pytest.raises(PluginError, match=r"requires the proxcore plugin API \(1, 99\).*provides \(1, 0\)"):
+        manager.register(fakes.FutureApi(), name="future")
+
+
+def test_essential_plugin_cannot_be_unregistered(manager):
+    with pytest.raises(pc.InvalidParameterError, match="cannot be unregistered"):
+        manager.unregister("essential")
+    with pytest.raises(pc.InvalidParameterError, match="Unknown plugin 'esential'"):
+        manager.unregister("esential")
+
+
+def test_hooks_are_called_per_plugin_not_lifo(manager):
+    # pluggy runs hookimpls LIFO and stops at the first exception; proxcore calls each plugin's own
+    manager.register(fakes.Good(), name="good")
+    with pytest.raises(PluginError):
+        manager.register(fakes.Raising(), name="buggy")
+    assert manager.pursuit("echo") is not None
+
+
+# ------------------------------------------------------------------ the example package
+def test_example_package_through_entry_points(clean_env, tmp_path):
+    install_example(tmp_path, clean_env)
+    m = pc.plugins.make_manager().load()
+    entry = m.entry("dictionaries", "example-haar")
+    assert (entry.plugin, entry.distribution, entry.version) == ("example", "proxcore-example", "0.1.0")
+    H = m.dictionary("example-haar", n=8)
+    np.testing.assert_allclose(H.array.T @ H.array, np.eye(8), atol=1e-12)
+    Diff = m.operator("example-diff", n=5)
+    x, y = np.arange(5.0), np.arange(4.0) ** 2
+    assert np.isclose(np.vdot(Diff @ x, y), np.vdot(x, Diff.T @ y))
+    problem = pc.chain(np.array([3.0, -0.2, 0.5]), [(np.eye(3), m.regularizer("example-box", bound=1.0))])
+    with pc.plugins.use(m):
+        np.testing.assert_allclose(pc.solve(problem, method="fista", tol=1e-12).x, [1.0, -0.2, 0.5])
+        assert pc.solve(problem, method="example-zero").objective == problem.objective(np.zeros(3))
+
+
+def test_example_package_through_spec_loader(clean_env, tmp_path):
+    if not hasattr(pc, "load_problem"):
+        pytest.skip("no spec loader yet")
+    install_example(tmp_path / "site", clean_env)
+    spec = tmp_path / "model.toml"
+    spec.write_text('[[layer]]\ndictionary = { name = "example-haar", n = 4 }\nregularizer = { name = "l1", lam = 0.1 }\n')
+    with pc.plugins.use(pc.plugins.make_manager().load()):
+        problem = pc.load_problem(spec, y=np.ones(4))
+        res = pc.solve(problem, method="fista", tol=1e-12)
+    H = np.asarray(problem.layers[0].operator.array)
+    coef = H.T @ np.ones(4)
+    np.testing.assert_allclose(res.x, np.sign(coef) * np.maximum(np.abs(coef) - 0.1, 0), atol=1e-9)
+
+
+def test_cli_lists_every_name_with_distribution(tmp_path):
+    site = tmp_path / "site"
+    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    fakes.make_distribution(site, meta["name"], meta["version"], meta["entry-points"]["proxcore"], {})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(EXAMPLE), os.environ.get("PYTHONPATH", "")]))
+    env.pop("PROXCORE_DISABLE_PLUGIN_AUTOLOAD", None)
+    out = subprocess.run([sys.executable, "-m", "proxcore.cli", "plugins"], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    lines = out.splitlines()
+    for kind, name, dist in (("dictionaries", "example-haar", "proxcore-example 0.1.0"),
+                             ("operators", "example-diff", "proxcore-example 0.1.0"),
+                             ("regularizers", "example-box", "proxcore-example 0.1.0"),
+                             ("pursuits", "example-zero", "proxcore-example 0.1.0"),
+                             ("pursuits", "omp", f"proxcore {pc.__version__}"),
+                             ("pursuits", "fista", f"proxcore {pc.__version__}")):
+        assert any(line.split()[:1] == [name] and dist in line for line in lines), (name, out)
+        assert kind in out
+
+
+def test_cli_plugins_in_process(capsys):
+    from proxcore import cli
+
+    assert cli.main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in DESIGN_PURSUITS + ["dct", "gaussian"]:
+        assert name in out
+
+
+# ------------------------------------------------------------------ documentation
+def test_every_hook_and_name_is_documented(clean_env):
+    doc = (ROOT / "docs" / "plugins.md").read_text()
+    m = pc.plugins.make_manager().load()
+    hooks = [h for h in dir(m.pm.hook) if h.startswith("proxcore_")]
+    assert len(hooks) == 4
+    for hook in hooks:
+        assert f"`{hook}`" in doc, hook
+    for kind, names in m.names().items():
+        for name in names:
+            assert f"`{name}`" in doc, (kind, name)
+    for var in ("PROXCORE_DISABLE_PLUGIN_AUTOLOAD", "PROXCORE_DISABLE_PLUGINS", "PROXCORE_STRICT_PLUGINS",
+                "PROXCORE_PLUGIN_API"):
+        assert var in doc
