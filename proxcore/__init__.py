@@ -10,6 +10,7 @@
 """
 
 from ._validation import ConvergenceWarning, InvalidParameterError
+from .convolution import Convolution
 from .engines import pursuit, solve
 from .losses import LeastSquares
 from .operators import Identity, LinearOperator, Matrix
@@ -18,18 +19,21 @@ from .plugins import dictionary, hookimpl
 from .problem import GraphError, Problem, chain
 from .regularizers import L0, L1, L0Ball, Regularizer, Zero
 from .result import Result, Status
+from .stripes import L0Inf
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LinearOperator",
     "Matrix",
+    "Convolution",
     "Identity",
     "Regularizer",
     "Zero",
     "L1",
     "L0",
     "L0Ball",
+    "L0Inf",
     "LeastSquares",
     "Problem",
     "chain",
