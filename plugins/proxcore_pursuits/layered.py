@@ -40,7 +40,7 @@ def thresholding(problem, **options):
     >>> import numpy as np, proxcore as pc
     >>> D = np.eye(3)
     >>> pc.solve(pc.chain(np.array([3.0, -0.5, 1.5]), [(D, pc.L1(1.0))]), method="thresholding").x
-    array([ 2. , -0. ,  0.5])
+    array([2. , 0. , 0.5])
     """
     _no_options(options, "thresholding")
     D, reg = one_layer(problem, "thresholding")
@@ -76,7 +76,7 @@ def layered_thresholding(problem, **options):
     >>> problem = pc.chain(np.array([2.0, 1.0]), [(D1, pc.L1(0.5, nonneg=True)), (D2, pc.L1(0.5, nonneg=True))])
     >>> res = pc.solve(problem, method="layered-thresholding")
     >>> res.codes[0], res.x                   # ReLU(y − 0.5), then ReLU(D2ᵀγ1 − 0.5)
-    (array([1.5, 0.5]), array([1. , 0. ]))
+    (array([1.5, 0.5]), array([1., 0.]))
     """
     _no_options(options, "layered-thresholding")
     check_problem(problem, "layered-thresholding")

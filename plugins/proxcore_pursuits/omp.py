@@ -109,9 +109,14 @@ def omp(problem, *, tol=None, jit=True):
     history = {"objective": 0.5 * np.maximum(per_step, 0).sum(axis=0)[:n_iter]}
 
     dependent = int(np.count_nonzero(flag == kernels.DEPENDENT))
-    n_tol = int(np.count_nonzero((flag == kernels.TOLERANCE) | (flag == kernels.ZERO_RESIDUAL)))
-    message = (f"OMP: {N - dependent - n_tol} signal(s) reached s = {s} atoms, {n_tol} met the residual "
-               f"tolerance {'0 (exact fit)' if tol is None else f'{tol:.3g}'}")
+    n_tol = int(np.count_nonzero(flag == kernels.TOLERANCE))
+    n_exact = int(np.count_nonzero(flag == kernels.ZERO_RESIDUAL))
+    parts = [f"{N - dependent - n_tol - n_exact} of {N} signal(s) reached s = {s} atoms"]
+    if tol is not None:
+        parts.append(f"{n_tol} met the residual tolerance ‖r‖ <= {tol:.3g}")
+    if n_exact:
+        parts.append(f"{n_exact} were fitted exactly (zero residual) with fewer atoms")
+    message = "OMP: " + ", ".join(parts)
     if dependent:
         message += (f", {dependent} stopped early: the next atom depends linearly on the chosen ones "
                     "(the requested sparsity or precision might not have been met)")

@@ -1,0 +1,333 @@
+"""The built-in pursuits (OMP, IHT, thresholding, layered), against independent references.
+
+References: exact recovery below the mutual-coherence bound on ``[I, H/√n]``
+(Tropp 2004; ``scipy.linalg.hadamard``), scikit-learn's ``orthogonal_mp_gram``,
+closed forms for one-shot and layered thresholding and for layered BP on
+orthonormal dictionaries, and the invariants of OMP and IHT (residual
+orthogonality, monotone decrease, sparsity, the IHT fixed point).
+"""
+
+import doctest
+import importlib
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import orthogonal_mp_gram
+
+import proxcore as pc
+import proxcore_pursuits
+
+
+from .conftest import frozen, unit_norm_dictionary
+
+N_HAD = 64
+SPIKES_HADAMARD = np.hstack([np.eye(N_HAD), scipy.linalg.hadamard(N_HAD) / np.sqrt(N_HAD)])  # μ = 1/8
+
+
+def soft(v, t):
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0)
+
+
+def keep_largest(v, s):
+    out = np.zeros_like(v)
+    idx = np.argsort(-np.abs(v), axis=0, kind="stable")[:s]
+    np.put_along_axis(out, idx, np.take_along_axis(v, idx, axis=0), axis=0)
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_up():
+    """Compile the OMP kernel once (both dtypes) before hypothesis times anything."""
+    for dt in (np.float64, np.float32):
+        pc.solve(pc.chain(np.ones((2, 1), dt), [(np.eye(2, dtype=dt), pc.L0Ball(1))]), method="omp")
+
+
+# ------------------------------------------------------------------ OMP
+def test_coherence_of_the_fixture():
+    G = SPIKES_HADAMARD.T @ SPIKES_HADAMARD
+    mu = np.abs(G - np.eye(2 * N_HAD)).max()
+    assert np.isclose(mu, 1 / 8)  # the bound s < (1 + 1/μ)/2 = 4.5 covers s <= 4
+
+
+@st.composite
+def sparse_codes(draw, m=2 * N_HAD, max_s=4):
+    s = draw(st.integers(1, max_s))
+    support = draw(st.lists(st.integers(0, m - 1), min_size=s, max_size=s, unique=True))
+    magnitudes = draw(st.lists(st.floats(0.1, 10.0), min_size=s, max_size=s))
+    signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=s, max_size=s))
+    x = np.zeros(m)
+    x[support] = np.array(magnitudes) * np.array(signs)
+    return x
+
+
+@given(x=sparse_codes(), jit=st.booleans())
+def test_omp_exact_recovery_below_the_coherence_bound(x, jit):
+    s = np.count_nonzero(x)
+    y = SPIKES_HADAMARD @ x
+    res = pc.solve(pc.chain(y, [(SPIKES_HADAMARD, pc.L0Ball(s))]), method="omp", jit=jit)
+    np.testing.assert_array_equal(np.flatnonzero(res.x), np.flatnonzero(x))
+    np.testing.assert_allclose(res.x, x, rtol=1e-10, atol=1e-12)
+    assert res.n_iter == s and res.converged
+
+
+@settings(max_examples=15)
+@given(x=sparse_codes())
+def test_basis_pursuit_recovers_the_support_below_the_coherence_bound(x):
+    # Lasso with a small λ: below the bound the exact recovery condition holds with margin
+    # (off-support correlations at most sμ/(1 − (s−1)μ) <= 0.8 of λ), so the support is exact.
+    y = SPIKES_HADAMARD @ x
+    res = pc.solve(pc.chain(y, [(SPIKES_HADAMARD, pc.L1(1e-3))]), method="fista", tol=1e-12, max_iter=20_000)
+    np.testing.assert_array_equal(np.flatnonzero(np.abs(res.x) > 1e-6), np.flatnonzero(x))
+    np.testing.assert_allclose(res.x, x, atol=5e-3)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("seed, s", [(0, 1), (1, 5), (2, 12)])
+def test_omp_matches_scikit_learn(seed, s, jit):
+    rng = np.random.default_rng(seed)
+    D = unit_norm_dictionary(rng, 32, 80)
+    Y = rng.standard_normal((32, 40))
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(s))]), method="omp", jit=jit)
+    ref = orthogonal_mp_gram(D.T @ D, D.T @ Y, n_nonzero_coefs=s)
+    np.testing.assert_array_equal(res.x != 0, ref != 0)
+    np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_omp_residual_tolerance_matches_scikit_learn(jit):
+    rng = np.random.default_rng(3)
+    D = unit_norm_dictionary(rng, 32, 80)
+    Y = rng.standard_normal((32, 40))
+    tol = 0.6 * np.sqrt(32)
+    res = pc.solve(pc.chain(Y, [(D, pc.Zero())]), method="omp", tol=tol, jit=jit)
+    ref = orthogonal_mp_gram(D.T @ D, D.T @ Y, tol=tol**2, norms_squared=(Y**2).sum(axis=0))
+    np.testing.assert_array_equal(res.x != 0, ref != 0)
+    np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-11)
+    assert np.all(np.linalg.norm(Y - D @ res.x, axis=0) <= tol * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_omp_invariants(jit, rng):
+    D = unit_norm_dictionary(rng, 40, 100)
+    Y = D[:, :6] @ rng.standard_normal((6, 25)) + 0.1 * rng.standard_normal((40, 25))
+    s = 10
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(s))]), method="omp", jit=jit)
+    R = Y - D @ res.x
+    for j in range(Y.shape[1]):
+        support = np.flatnonzero(res.x[:, j])
+        assert support.size == s  # s distinct atoms: none selected twice
+        assert np.abs(D[:, support].T @ R[:, j]).max() <= 1e-10 * np.linalg.norm(Y[:, j])  # D_Iᵀ r = 0
+    history = res.history["objective"]
+    assert len(history) == s and np.all(np.diff(history) <= 1e-12 * history[0])
+    assert np.isclose(history[-1], res.objective, rtol=1e-8)
+    assert np.isclose(res.objective, 0.5 * np.sum(R * R))
+
+
+def test_omp_numba_and_numpy_agree_in_value_and_dtype(rng):
+    D = unit_norm_dictionary(rng, 24, 60)
+    Y = rng.standard_normal((24, 30))
+    for dt in (np.float64, np.float32):
+        problem = pc.chain(Y.astype(dt), [(D.astype(dt), pc.L0Ball(7))])
+        a = pc.solve(problem, method="omp")
+        b = pc.solve(problem, method="omp", jit=False)
+        assert a.x.dtype == b.x.dtype == dt
+        np.testing.assert_array_equal(a.x != 0, b.x != 0)
+        np.testing.assert_allclose(a.x, b.x, rtol=1e-4 if dt == np.float32 else 1e-12, atol=1e-6 if dt == np.float32 else 1e-14)
+
+
+def test_omp_float32_close_to_float64(rng):
+    D = unit_norm_dictionary(rng, 32, 64)
+    X = np.zeros((64, 20))
+    for j in range(20):
+        X[rng.choice(64, 3, replace=False), j] = rng.choice([-1, 1], 3) * rng.uniform(1, 2, 3)
+    Y = D @ X
+    res = pc.solve(pc.chain(Y.astype(np.float32), [(D.astype(np.float32), pc.L0Ball(3))]), method="omp")
+    ref = pc.solve(pc.chain(Y, [(D, pc.L0Ball(3))]), method="omp")
+    assert res.x.dtype == np.float32 and ref.x.dtype == np.float64
+    np.testing.assert_array_equal(res.x != 0, ref.x != 0)
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-4)
+    assert np.isclose(res.objective, ref.objective, rtol=1e-4, atol=1e-6)
+
+
+def test_omp_batch_shapes_and_caller_arrays_untouched(rng):
+    D = frozen(unit_norm_dictionary(rng, 16, 32))
+    Y = frozen(rng.standard_normal((16, 3, 4)))
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(2))]), method="omp")
+    assert res.x.shape == (32, 3, 4) and res.signal_converged.shape == (3, 4)
+    flat = pc.solve(pc.chain(Y.reshape(16, 12), [(D, pc.L0Ball(2))]), method="omp")
+    np.testing.assert_array_equal(res.x.reshape(32, 12), flat.x)
+    single = pc.solve(pc.chain(Y[:, 1, 2], [(D, pc.L0Ball(2))]), method="omp")
+    np.testing.assert_allclose(single.x, res.x[:, 1, 2], atol=1e-14)
+
+
+def test_omp_normalises_atoms_and_rescales(rng):
+    D = unit_norm_dictionary(rng, 20, 40)
+    scale = rng.uniform(0.1, 10, 40)
+    Y = rng.standard_normal((20, 5))
+    unit = pc.solve(pc.chain(Y, [(D, pc.L0Ball(4))]), method="omp")
+    scaled = pc.solve(pc.chain(Y, [(D * scale, pc.L0Ball(4))]), method="omp")
+    np.testing.assert_allclose(scaled.x, unit.x / scale[:, None], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_omp_linear_dependence_warns_and_stays_finite(jit):
+    delta = 1e-9
+    D = np.array([[1.0, 1.0], [0.0, delta]]) / np.array([1.0, np.hypot(1.0, delta)])
+    with pytest.warns(RuntimeWarning, match="linear dependence"):
+        res = pc.solve(pc.chain(np.array([3.0, 2.0]), [(D, pc.L0Ball(2))]), method="omp", jit=jit)
+    assert np.all(np.isfinite(res.x)) and np.count_nonzero(res.x) == 1
+    assert not res.converged and "linearly" in res.message
+
+
+def test_omp_exact_fit_stops_early(rng):
+    D = unit_norm_dictionary(rng, 16, 32)
+    x = np.zeros(32)
+    x[[2, 9]] = [1.0, -1.5]
+    res = pc.solve(pc.chain(D @ x, [(D, pc.L0Ball(6))]), method="omp")
+    assert res.n_iter == 2 and res.converged
+    np.testing.assert_allclose(res.x, x, atol=1e-12)
+    zero = pc.solve(pc.chain(np.zeros(16), [(D, pc.L0Ball(3))]), method="omp")
+    assert zero.n_iter == 0 and np.all(zero.x == 0) and zero.converged
+
+
+def test_omp_bad_input():
+    D = np.eye(3)
+    y = np.ones(3)
+    with pytest.raises(pc.InvalidParameterError, match="L0Ball"):
+        pc.solve(pc.chain(y, [(D, pc.L1(0.1))]), method="omp")
+    with pytest.raises(pc.InvalidParameterError, match="'tol'"):
+        pc.solve(pc.chain(y, [(D, pc.L0Ball(1))]), method="omp", tol=-1.0)
+    with pytest.raises(pc.InvalidParameterError, match="'jit'"):
+        pc.solve(pc.chain(y, [(D, pc.L0Ball(1))]), method="omp", jit="yes")
+    with pytest.raises(pc.InvalidParameterError, match="atom 1 .*zero norm"):
+        pc.solve(pc.chain(y, [(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), pc.L0Ball(1))]), method="omp")
+    with pytest.raises(pc.InvalidParameterError, match="one-layer"):
+        pc.solve(pc.chain(y, [(D, pc.Zero()), (D, pc.L0Ball(1))]), method="omp")
+    with pytest.raises(pc.InvalidParameterError, match="'problem'"):
+        pc.pursuit("omp")("not a problem")
+
+
+# ------------------------------------------------------------------ IHT
+def iht_instance(seed, n=48, m=96, N=12, s=3, noise=0.0):
+    rng = np.random.default_rng(seed)
+    D = unit_norm_dictionary(rng, n, m)
+    X = np.zeros((m, N))
+    for j in range(N):
+        X[rng.choice(m, s, replace=False), j] = rng.choice([-1, 1], s) * rng.uniform(1, 2, s)
+    return D, X, D @ X + noise * rng.standard_normal((n, N))
+
+
+@pytest.mark.filterwarnings("ignore::proxcore.ConvergenceWarning")  # the fixed step is slow; monotone all the same
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("fixed", [False, True])
+def test_iht_is_s_sparse_and_monotone(seed, fixed):
+    D, X, Y = iht_instance(seed, noise=0.1)
+    step = 1 / np.linalg.norm(D, 2) ** 2 if fixed else None
+    objectives = []
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(5))]), method="iht", step=step, max_iter=200, tol=1e-10,
+                   callback=lambda state: objectives.append(state.objective))
+    assert np.all(np.count_nonzero(res.x, axis=0) <= 5)
+    history = res.history["objective"]
+    np.testing.assert_allclose(history, objectives)
+    start = 0.5 * np.sum(Y * Y)
+    assert np.all(np.diff(np.concatenate([[start], history])) <= 1e-12 * start)
+    assert np.isclose(res.objective, 0.5 * np.sum((Y - D @ res.x) ** 2))
+
+
+def test_iht_fixed_point_with_fixed_step():
+    D, X, Y = iht_instance(4, noise=0.05)
+    t = 1 / np.linalg.norm(D, 2) ** 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(3))]), method="iht", step=t, max_iter=5000, tol=1e-13)
+    np.testing.assert_allclose(keep_largest(res.x + t * D.T @ (Y - D @ res.x), 3), res.x, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_iht_recovers_a_sparse_code(seed):
+    D, X, Y = iht_instance(seed, n=64, m=128, N=10, s=3)
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(3))]), method="iht", max_iter=1000, tol=1e-12)
+    np.testing.assert_array_equal(res.x != 0, X != 0)
+    np.testing.assert_allclose(res.x, X, atol=1e-8)
+
+
+def test_iht_float32_and_bad_input():
+    D, X, Y = iht_instance(7)
+    res = pc.solve(pc.chain(Y.astype(np.float32), [(D.astype(np.float32), pc.L0Ball(3))]), method="iht",
+                   max_iter=50, tol=1e-4)
+    assert res.x.dtype == np.float32
+    problem = pc.chain(Y, [(D, pc.L0Ball(3))])
+    with pytest.raises(pc.InvalidParameterError, match="'step'.*1/L"):
+        pc.solve(problem, method="iht", step=1.5 / np.linalg.norm(D, 2) ** 2)
+    with pytest.raises(pc.InvalidParameterError, match="'x0'"):
+        pc.solve(problem, method="iht", x0=np.zeros(3))
+    with pytest.raises(pc.InvalidParameterError, match="L0Ball"):
+        pc.solve(pc.chain(Y, [(D, pc.L1(1.0))]), method="iht")
+    with pytest.raises(pc.InvalidParameterError, match="'max_iter'"):
+        pc.solve(problem, method="iht", max_iter=0)
+
+
+def test_iht_x0_is_projected_and_not_modified():
+    D, X, Y = iht_instance(8)
+    x0 = frozen(np.ones(X.shape))
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(3))]), method="iht", x0=x0, max_iter=300, tol=1e-12)
+    assert np.all(np.count_nonzero(res.x, axis=0) <= 3) and np.all(x0 == 1)
+
+
+# ------------------------------------------------------------------ thresholding and layered pursuits
+def test_thresholding_closed_forms(rng):
+    D = unit_norm_dictionary(rng, 10, 20)
+    Y = rng.standard_normal((10, 6))
+    C = D.T @ Y
+    np.testing.assert_array_equal(pc.solve(pc.chain(Y, [(D, pc.L1(0.3))]), method="thresholding").x, soft(C, 0.3))
+    np.testing.assert_allclose(pc.solve(pc.chain(Y, [(D, pc.L1(0.3, nonneg=True))]), method="thresholding").x,
+                               np.maximum(C - 0.3, 0))
+    np.testing.assert_array_equal(pc.solve(pc.chain(Y, [(D, pc.L0Ball(4))]), method="thresholding").x,
+                                  keep_largest(C, 4))
+    res32 = pc.solve(pc.chain(Y.astype(np.float32), [(D.astype(np.float32), pc.L1(0.3))]), method="thresholding")
+    assert res32.x.dtype == np.float32 and res32.n_iter == 1 and res32.converged
+    with pytest.raises(pc.InvalidParameterError, match="one-layer"):
+        pc.solve(pc.chain(Y, [(D, pc.L1(0.1)), (np.eye(20), pc.L1(0.1))]), method="thresholding")
+    with pytest.raises(pc.InvalidParameterError, match="no options.*'tol'"):
+        pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method="thresholding", tol=1e-3)
+
+
+def test_layered_thresholding_is_the_relu_network(rng):
+    D1, D2, D3 = rng.standard_normal((12, 20)), rng.standard_normal((20, 30)), rng.standard_normal((30, 8))
+    lam = [0.5, 1.0, 0.2]
+    Y = rng.standard_normal((12, 5))
+    problem = pc.chain(Y, [(D1, pc.L1(lam[0], nonneg=True)), (D2, pc.L1(lam[1], nonneg=True)),
+                           (D3, pc.L1(lam[2], nonneg=True))])
+    res = pc.solve(problem, method="layered-thresholding")
+    g1 = np.maximum(D1.T @ Y - lam[0], 0)  # ReLU(Dᵀγ + b), b = −λ
+    g2 = np.maximum(D2.T @ g1 - lam[1], 0)
+    g3 = np.maximum(D3.T @ g2 - lam[2], 0)
+    for got, want in zip(res.codes, (g1, g2, g3)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert res.x is res.codes[-1]
+
+
+def test_layered_bp_on_orthonormal_layers_is_soft_thresholding_twice(rng):
+    D1 = pc.dictionary("dct", n=16)
+    Q, _ = np.linalg.qr(rng.standard_normal((16, 16)))
+    Y = rng.standard_normal((16, 4))
+    problem = pc.chain(Y, [(D1, pc.L1(0.3)), (Q, pc.L1(0.2))])
+    res = pc.solve(problem, method="layered-bp", tol=1e-12)
+    g1 = soft(D1.array.T @ Y, 0.3)
+    np.testing.assert_allclose(res.codes[0], g1, atol=1e-10)
+    np.testing.assert_allclose(res.x, soft(Q.T @ g1, 0.2), atol=1e-10)
+    assert res.converged and len(res.history["layer_objective"]) == 2
+    omp_bp = pc.solve(pc.chain(Y, [(D1, pc.L0Ball(3))]), method="layered-bp", inner="omp")
+    np.testing.assert_allclose(omp_bp.x, pc.solve(pc.chain(Y, [(D1, pc.L0Ball(3))]), method="omp").x)
+
+
+@pytest.mark.parametrize("name", ["proxcore_pursuits", "proxcore_pursuits.omp", "proxcore_pursuits.iht",
+                                  "proxcore_pursuits.layered"])
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    failures, _ = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert failures == 0
