@@ -156,7 +156,9 @@ class L1(Regularizer):
         x = _as_float(x)
         if self.nonneg and (x < 0).any():
             return math.inf
-        return float(np.sum(_expand(self.lam, x) * np.abs(x)))
+        if isinstance(self.lam, np.ndarray):
+            return float(np.sum(_expand(self.lam, x) * np.abs(x)))
+        return self.lam * float(np.abs(x).sum())
 
     def prox(self, v, step):
         from . import _kernels

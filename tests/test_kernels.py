@@ -43,6 +43,18 @@ def test_keep_largest_matches_numpy(dtype, rng):
     np.testing.assert_array_equal(np.flatnonzero(K.keep_largest(v, 3)[:, 0]), [0, 1, 2])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_stats_and_extrapolate_match_numpy(dtype, rng):
+    x, z, p = rng.standard_normal((3, 11, 25)).astype(dtype)
+    stats = K.column_stats(x, z, p)
+    np.testing.assert_allclose(stats, K.column_stats_numpy(x, z, p), rtol=1e-12)
+    assert stats.dtype == np.float64
+    beta = rng.uniform(0, 1, 25).astype(dtype)
+    fast = K.extrapolate(x, p, beta)
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, K.extrapolate_numpy(x, p, beta))
+
+
 def test_kernel_signatures_stay_bounded(rng):
     # callers normalise inputs, so each kernel compiles for float32 and float64 only
     import proxcore as pc

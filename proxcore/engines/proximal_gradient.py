@@ -110,9 +110,6 @@ class _ProximalGradient:
         self.step0 = step
         self.track_gap = track_gap
 
-    def _expand(self, per_signal, like):
-        return per_signal.reshape((1,) * self.f.k_in + per_signal.shape).astype(like.dtype, copy=False)
-
     def _state(self, iteration, x, image, error, step, z, z_image, momentum):
         smooth = self.f.value(x, image)
         objective = float(np.sum(smooth)) + self.reg.value(x)
@@ -136,21 +133,30 @@ class _ProximalGradient:
             if not self.backtracking or self._sufficient_decrease(s, grad, x, image, step):
                 break
             step /= _BACKTRACK_FACTOR
-        axes = tuple(range(k_in))
-        dx = x - s.z
-        diff = np.sqrt((dx * dx).sum(axis=axes))
-        scale = np.maximum(np.sqrt((x * x).sum(axis=axes)), np.sqrt((s.z * s.z).sum(axis=axes)))
-        error = diff / np.where(scale > 0, scale, 1)
+        from .. import _kernels  # numba loads on first use, not at import
+
+        cols = self._columns
+        stats = _kernels.column_stats(cols(x), cols(s.z), cols(s.x))
+        batch = x.shape[k_in:]
+        diff, scale = np.sqrt(stats[0]), np.sqrt(np.maximum(stats[1], stats[2]))
+        error = (diff / np.where(scale > 0, scale, 1)).reshape(batch)
         if not self.accelerated:
             return self._state(s.iteration + 1, x, image, error, step, x, image, s.momentum)
         t = s.momentum
         if self.restart:  # O'Donoghue & Candès: restart where the step opposes the momentum
-            t = np.where(((s.z - x) * (x - s.x)).sum(axis=axes) > 0, 1.0, t)
+            t = np.where(stats[3].reshape(batch) > 0, 1.0, t)
         t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        beta = self._expand((t - 1) / t_next, x)
-        z = x + beta * (x - s.x)
-        z_image = image + beta * (image - s.image)
+        beta = ((t - 1) / t_next).astype(dtype).ravel()
+        z = _kernels.extrapolate(cols(x), cols(s.x), beta).reshape(x.shape)
+        k_out = image.ndim - len(batch)
+        beta_image = beta.astype(image.dtype, copy=False)
+        z_image = _kernels.extrapolate(cols(image, k_out), cols(s.image, k_out), beta_image).reshape(image.shape)
         return self._state(s.iteration + 1, x, image, error, step, z, z_image, t_next)
+
+    def _columns(self, a, k=None):
+        """``a`` as a C-contiguous ``(signal size, batch size)`` array (a view when possible)."""
+        k = self.f.k_in if k is None else k
+        return np.ascontiguousarray(a).reshape(math.prod(a.shape[:k]), -1)
 
     def _sufficient_decrease(self, s, grad, x, image, step):
         # Beck–Teboulle: f(x) <= f(z) + <x − z, ∇f(z)> + ‖x − z‖²/(2η), summed over the batch
