@@ -94,6 +94,12 @@ class L0Inf(Regularizer):
     3
     """
 
+    # examples for the conformance suite: one stripe covers the whole code, where greedy is exact
+    proxcore_examples = (
+        {"s": 3, "filter_shape": 3, "signal_shape": (2, 5)},
+        {"s": 2, "filter_shape": (2, 2), "signal_shape": (1, 3, 3)},
+    )
+
     s: int = 1
     filter_shape: tuple | int = 1
     signal_shape: tuple | None = None
