@@ -98,12 +98,12 @@ def _column_stats(x, z, x_prev, out):
     R, C = x.shape
     for r in range(R):
         for c in range(C):
-            xi, zi = float(x[r, c]), float(z[r, c])  # accumulate in float64 for every dtype
+            xi, zi = np.float64(x[r, c]), np.float64(z[r, c])  # accumulate in float64 for every dtype
             d = xi - zi
             out[0, c] += d * d
             out[1, c] += xi * xi
             out[2, c] += zi * zi
-            out[3, c] += -d * (xi - float(x_prev[r, c]))
+            out[3, c] += -d * (xi - np.float64(x_prev[r, c]))
 
 
 @_jit
