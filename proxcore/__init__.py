@@ -10,6 +10,7 @@
 """
 
 from ._validation import ConvergenceWarning, InvalidParameterError
+from .analysis import AnalysisL1
 from .convolution import Convolution
 from .engines import pursuit, solve
 from .losses import LeastSquares
@@ -19,6 +20,7 @@ from .plugins import dictionary, hookimpl
 from .problem import GraphError, Problem, chain
 from .regularizers import L0, L1, L0Ball, Regularizer, Zero
 from .result import Result, Status
+from .spec import load_problem
 from .stripes import L0Inf
 
 __version__ = "0.1.0"
@@ -33,10 +35,12 @@ __all__ = [
     "L1",
     "L0",
     "L0Ball",
+    "AnalysisL1",
     "L0Inf",
     "LeastSquares",
     "Problem",
     "chain",
+    "load_problem",
     "solve",
     "pursuit",
     "dictionary",

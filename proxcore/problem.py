@@ -3,15 +3,23 @@
 A :class:`Problem` wraps a :class:`networkx.DiGraph` whose nodes are
 variables and whose edges are operators:
 
-- the *data* node carries the loss (``loss=pc.LeastSquares(y)``);
-- each *code* node carries its regularizer (``regularizer=...``);
+- a *data* node carries the loss (``loss=pc.LeastSquares(y)``);
+- each *code* node carries its regularizer (``regularizer=...``; none means
+  :class:`proxcore.Zero`);
 - an edge ``u -> v`` carries ``operator=D``, the map from the deeper code
-  ``u`` to the layer ``v`` above it.
+  ``u`` to the variable ``v`` above it.
 
-``pc.chain(y, [(D1, g1), ..., (DL, gL)])`` builds the common case, the chain
-``y ≈ D1 γ1``, ``γ_{i−1} = D_i γ_i``. The problem validates itself on
-construction and compiles the chain into ``problem.layers``, the list the
-engines read (engines never touch networkx).
+A node's value is the sum of its incoming edges' images, and everything is a
+linear function of the one *deepest code* ``x`` (the only node no edge
+enters). ``pc.chain(y, [(D1, g1), ..., (DL, gL)])`` builds the common case,
+the chain ``y ≈ D1 γ1``, ``γ_{i−1} = D_i γ_i``. Other shapes are expressible:
+a code shared by two data terms (two data nodes fed by one code: their
+losses add up), a code feeding two branches that meet again (a tree or a
+diamond). The problem validates itself on construction; chains are compiled
+into ``problem.layers``, the list the layer-wise engines read (engines never
+touch networkx), and every problem into ``problem.data_terms`` and
+``problem.terms``, the form ``Σ_d ½‖y_d − A_d x‖² + Σ_v g_v(M_v x)`` the
+exact ``primal-dual`` engine reads.
 """
 
 from __future__ import annotations
@@ -26,13 +34,17 @@ from .losses import LeastSquares
 from .operators import LinearOperator, Matrix, result_dtype
 from .regularizers import Regularizer, Zero
 
-__all__ = ["Problem", "Layer", "chain", "GraphError"]
+__all__ = ["Problem", "Layer", "Term", "chain", "GraphError"]
 
 DATA = "y"
 
 
-class GraphError(ValueError):
-    """The problem graph is malformed (a cycle, a missing attribute, shapes that disagree)."""
+class GraphError(InvalidParameterError):
+    """The problem graph is malformed (a cycle, a missing attribute, shapes that disagree).
+
+    A :class:`ValueError` (and, as every :class:`proxcore.InvalidParameterError`,
+    a :class:`TypeError`); the message names the node or edge at fault.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +56,19 @@ class Layer:
     regularizer: Regularizer
 
 
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """One term ``f(A x)`` of a compiled problem: ``node``'s value is ``operator @ x``.
+
+    ``operator`` is None when the node is the deepest code itself (``A = I``);
+    ``function`` is the node's loss or regularizer.
+    """
+
+    node: object
+    operator: LinearOperator | None
+    function: object
+
+
 class Problem:
     """A sparse-coding objective, declared as a graph, validated on construction.
 
@@ -52,14 +77,27 @@ class Problem:
 
         F(x) = ½‖y − D_(1,L) x‖² + Σ_{i<L} g_i(D_(i+1,L) x) + g_L(x)
 
-    with ``D_(i,L) = D_i ⋯ D_L``.
+    with ``D_(i,L) = D_i ⋯ D_L``. In general, with ``M_v`` the linear map from
+    ``x`` to node ``v`` (the sum over the graph's paths of the products of
+    the edges' operators)::
+
+        F(x) = Σ_{data d} ½‖y_d − M_d x‖² + Σ_{codes v} g_v(M_v x)
 
     Parameters
     ----------
     graph : networkx.DiGraph
         Nodes are variables, edges ``deeper -> above`` carry ``operator``.
-        Exactly one node has a ``loss``; every other node is a code and may
-        carry a ``regularizer`` (default :class:`proxcore.Zero`).
+        Data nodes carry a ``loss`` (:class:`proxcore.LeastSquares`); every
+        other node is a code and may carry a ``regularizer``. Exactly one
+        code, the deepest, has no incoming edge.
+
+    Raises
+    ------
+    GraphError
+        On a cycle (the message shows the path), a disconnected graph, no
+        data node, no or several deepest codes, a missing or wrong
+        attribute, or shapes that disagree along an edge; the message names
+        the node or edge at fault.
 
     Examples
     --------
@@ -77,50 +115,146 @@ class Problem:
     def __init__(self, graph):
         if not isinstance(graph, nx.DiGraph):
             raise InvalidParameterError(
-                f"Problem expects a networkx.DiGraph; got {type(graph).__name__}. "
+                f"The 'graph' parameter of Problem must be a networkx.DiGraph; got {type(graph).__name__}. "
                 "Use pc.chain(y, layers) for a chain of layers."
             )
         self.graph = graph
-        self.data_node, self.loss = _validate(graph)
-        self.layers = _compile_chain(graph, self.data_node)
-        y = self.loss.y
-        k = len(self.layers[0].operator.out_shape)
-        self.batch_shape = y.shape[k:]
-        self.dtype = result_dtype(y.dtype, *(layer.operator for layer in self.layers))
-        if self.dtype.kind != "f":
+        self.data_nodes, self.source, self.shapes = _validate(graph)
+        self.data_node = self.data_nodes[0]
+        self.loss = graph.nodes[self.data_node]["loss"]
+        # topological order from the deepest code up (deterministic for a given insertion order)
+        self.order = list(nx.topological_sort(graph))
+        self.code_nodes = [n for n in reversed(self.order) if n not in self.data_nodes]  # shallowest first
+        self._plan = [  # (node, [(predecessor, operator), ...]) from the deepest code up
+            (n, [(p, graph.edges[p, n]["operator"]) for p in graph.predecessors(n)])
+            for n in self.order if n != self.source
+        ]
+        self.regularizers = {
+            n: (graph.nodes[n].get("regularizer") or Zero()).for_signal(self.shapes[n]) for n in self.code_nodes
+        }
+        losses = [graph.nodes[d]["loss"] for d in self.data_nodes]
+        k = len(self.shapes[self.data_node])
+        self.batch_shape = losses[0].y.shape[k:]
+        for d, loss in zip(self.data_nodes, losses):
+            if loss.y.shape[len(self.shapes[d]):] != self.batch_shape:
+                raise GraphError(
+                    f"the data of node {d!r} has batch shape {loss.y.shape[len(self.shapes[d]):]} but the data "
+                    f"of node {self.data_node!r} has {self.batch_shape}; every data node needs the same batch."
+                )
+        ops = [attrs["operator"] for _, _, attrs in graph.edges(data=True)]
+        self.dtype = result_dtype(*(loss.y.dtype for loss in losses), *ops)
+        if self.dtype is None or self.dtype.kind != "f":
             self.dtype = np.dtype(np.float64)
+        self._layers, self._not_chain = _compile_chain(graph, self.data_nodes, self.regularizers)
+        maps = _compile_maps(graph, self.order, self.source)
+        self.data_terms = tuple(Term(d, maps[d], loss) for d, loss in zip(self.data_nodes, losses))
+        self.terms = tuple(
+            Term(n, maps[n], self.regularizers[n])
+            for n in reversed(self.code_nodes)  # deepest first
+            if not isinstance(self.regularizers[n], Zero)
+        )
+
+    @classmethod
+    def from_spec(cls, spec, *, y, base_dir=None) -> Problem:
+        """Build a problem from plain data (as read from TOML or JSON); see :mod:`proxcore.spec`.
+
+        Examples
+        --------
+        >>> import numpy as np, proxcore as pc
+        >>> spec = {"layer": [{"dictionary": {"name": "matrix", "array": [[1.0, 0.0], [0.0, 1.0]]},
+        ...                    "regularizer": {"name": "l1", "lam": 0.5}}]}
+        >>> pc.Problem.from_spec(spec, y=np.array([2.0, 0.0])).objective(np.array([1.5, 0.0]))
+        0.875
+        """
+        from .spec import problem_from_spec
+
+        return problem_from_spec(spec, y=y, base_dir=base_dir)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def is_chain(self) -> bool:
+        """True when the graph is a chain ``y <- γ1 <- ... <- γL`` (the layer-wise engines need it)."""
+        return self._not_chain is None
+
+    @property
+    def layers(self) -> list:
+        """The chain's layers from the data side to the deepest code.
+
+        Raises :class:`InvalidParameterError` for a graph that is not a chain,
+        saying why; the ``primal-dual`` engine solves those.
+        """
+        if self._not_chain is not None:
+            raise InvalidParameterError(
+                f"this problem is not a chain ({self._not_chain}); the layer-wise engines (ista, fista, "
+                "ml-ista, ml-fista) need one. Use method='primal-dual', which solves any problem the "
+                "composer builds."
+            )
+        return self._layers
 
     @property
     def y(self):
-        """The data."""
+        """The data (of the first data node)."""
         return self.loss.y
 
     @property
     def in_shape(self) -> tuple:
         """The shape of one deepest code."""
-        return tuple(self.layers[-1].operator.in_shape)
+        return tuple(self.shapes[self.source])
+
+    # ------------------------------------------------------------------ evaluation
+    def forward(self, x) -> dict:
+        """Every node's value from the deepest code ``x``: ``{node: M_node x}`` (one sweep, no copies of ``x``)."""
+        values = {self.source: x}
+        for node, incoming in self._plan:
+            total = None
+            for pred, op in incoming:
+                image = op.apply(values[pred])
+                total = image if total is None else total + image
+            values[node] = total
+        return values
+
+    def backward(self, cotangents: dict):
+        """``Σ_v M_vᵀ c_v`` for cotangents ``{node: c_v}``: the adjoint of :meth:`forward`."""
+        acc = dict(cotangents)
+        for node, incoming in reversed(self._plan):
+            if node not in acc:
+                continue
+            c = acc.pop(node)
+            for pred, op in incoming:
+                back = op.adjoint(c)
+                acc[pred] = back if pred not in acc else acc[pred] + back
+        if self.source in acc:
+            return acc[self.source]
+        return np.zeros(self.in_shape + self.batch_shape, dtype=self.dtype)
 
     def codes(self, x) -> list:
-        """Every layer's code ``[γ_1, …, γ_L]`` from the deepest code ``x = γ_L``."""
-        codes = [np.asarray(x)]
-        for layer in reversed(self.layers[1:]):
-            codes.append(layer.operator.apply(codes[-1]))
-        return codes[::-1]
+        """Every code ``[γ_1, …, γ_L]`` (shallowest first) from the deepest code ``x = γ_L``."""
+        values = self.forward(np.asarray(x))
+        return [values[n] for n in self.code_nodes]
 
-    def objective(self, x) -> float:
-        """``F(x)`` at the deepest code ``x``, summed over the batch."""
+    def check_x(self, x, name="x", owner="objective"):
+        """``x`` as an array of shape ``in_shape + batch_shape``, or an error naming ``name``."""
         x = np.asarray(x)
         expected = self.in_shape + self.batch_shape
         if x.shape != expected:
-            raise InvalidParameterError(f"objective expects x of shape {expected}; got {x.shape}.")
-        codes = self.codes(x)
-        total = self.loss.value(self.layers[0].operator.apply(codes[0]))
-        for layer, code in zip(self.layers, codes):
-            total += layer.regularizer.value(code)
+            raise InvalidParameterError(f"The {name!r} parameter of {owner} must have shape {expected}; got {x.shape}.")
+        return x
+
+    def objective(self, x) -> float:
+        """``F(x)`` at the deepest code ``x``, summed over the batch."""
+        values = self.forward(self.check_x(x))
+        total = 0.0
+        for d in self.data_nodes:
+            total += self.graph.nodes[d]["loss"].value(values[d])
+        for node in self.code_nodes:
+            total += self.regularizers[node].value(values[node])
         return float(total)
 
     def __repr__(self):
-        parts = " <- ".join([self.data_node] + [layer.name for layer in self.layers])
+        if self._not_chain is None:
+            parts = " <- ".join([str(self.data_node)] + [layer.name for layer in self._layers])
+        else:
+            parts = f"graph of {self.graph.number_of_nodes()} nodes, deepest code {self.source!r}"
         return f"<Problem {parts}, batch {self.batch_shape}>"
 
 
@@ -138,21 +272,36 @@ def _validate(graph):
         parts = [sorted(map(str, c)) for c in nx.weakly_connected_components(graph)]
         raise GraphError(f"the problem graph is not connected; its parts are {parts}.")
     data = [n for n, attrs in graph.nodes(data=True) if "loss" in attrs]
-    if len(data) != 1:
-        raise GraphError(f"the problem graph needs exactly one data node (with a 'loss'); found {data or 'none'}.")
-    data_node = data[0]
-    loss = graph.nodes[data_node]["loss"]
-    if not isinstance(loss, LeastSquares):
-        raise GraphError(f"the loss of node {data_node!r} must be a pc.LeastSquares; got {type(loss).__name__}.")
+    if not data:
+        raise GraphError("the problem graph needs a data node (a node with loss=pc.LeastSquares(y)); found none.")
+    for node in data:
+        attrs = graph.nodes[node]
+        if not isinstance(attrs["loss"], LeastSquares):
+            raise GraphError(
+                f"the loss of node {node!r} must be a pc.LeastSquares; got {type(attrs['loss']).__name__}."
+            )
+        if attrs.get("regularizer") is not None:
+            raise GraphError(f"data node {node!r} carries both a loss and a regularizer; give it only the loss.")
+        if graph.out_degree(node):
+            above = sorted(map(str, graph.successors(node)))
+            raise GraphError(f"data node {node!r} has edges to {above}; edges go from a code to the data above it.")
+        if not graph.in_degree(node):
+            raise GraphError(f"no operator maps a code to the data node {node!r}.")
     for node, attrs in graph.nodes(data=True):
         reg = attrs.get("regularizer")
-        if node != data_node and reg is not None and not isinstance(reg, Regularizer):
+        if node not in data and reg is not None and not isinstance(reg, Regularizer):
             raise GraphError(f"the regularizer of node {node!r} must be a pc.Regularizer; got {type(reg).__name__}.")
     for u, v, attrs in graph.edges(data=True):
         op = attrs.get("operator")
         if not isinstance(op, LinearOperator):
             raise GraphError(f"edge {u!r} -> {v!r} must carry operator=<pc.LinearOperator>; got {op!r}.")
-    # shapes: every edge into a node produces that node's shape
+    sources = [n for n in graph.nodes if graph.in_degree(n) == 0]
+    if len(sources) != 1:
+        raise GraphError(
+            f"the problem graph needs exactly one deepest code (a node no edge enters); found {len(sources)}: "
+            f"{sorted(map(str, sources))}. Stack independent codes into one code with a block operator."
+        )
+    # shapes: every edge into a node produces that node's shape, every edge out of it reads it
     shapes = {}
     for u, v, attrs in graph.edges(data=True):
         op = attrs["operator"]
@@ -163,36 +312,51 @@ def _validate(graph):
                     f"shapes disagree at node {node!r}: edge {u!r} -> {v!r} gives {shape} ({role}) but edge "
                     f"{other[0]!r} -> {other[1]!r} gives {shapes[node][0]} ({other[2]})."
                 )
-    data_shape = shapes.get(data_node, (None,))[0]
-    if data_shape is None:
-        raise GraphError(f"no operator maps a code to the data node {data_node!r}.")
-    if loss.y.shape[: len(data_shape)] != data_shape:
-        raise GraphError(
-            f"the data y has shape {loss.y.shape} but the operator into {data_node!r} produces signals "
-            f"of shape {data_shape} (y's leading axes must be one signal, trailing axes a batch)."
-        )
-    return data_node, loss
+    shapes = {node: value[0] for node, value in shapes.items()}
+    for node in data:
+        y = graph.nodes[node]["loss"].y
+        if y.shape[: len(shapes[node])] != shapes[node]:
+            raise GraphError(
+                f"the data y of node {node!r} has shape {y.shape} but the operator into it produces signals "
+                f"of shape {shapes[node]} (y's leading axes must be one signal, trailing axes a batch)."
+            )
+    return data, sources[0], shapes
 
 
-def _compile_chain(graph, data_node):
-    """The chain ``data <- γ1 <- γ2 <- ...`` as a list of layers; other shapes are refused for now."""
+def _compile_chain(graph, data_nodes, regularizers):
+    """The chain ``data <- γ1 <- γ2 <- ...`` as a list of layers, or None and the reason it is not a chain."""
+    if len(data_nodes) > 1:
+        return None, f"it has {len(data_nodes)} data nodes {sorted(map(str, data_nodes))}"
     layers = []
-    node = data_node
+    node = data_nodes[0]
     while True:
         preds = list(graph.predecessors(node))
         if not preds:
             break
-        if len(preds) > 1 or graph.out_degree(preds[0]) != 1:
-            raise GraphError(
-                f"node {node!r} is fed by {len(preds)} codes; only chains (each variable fed by one "
-                "deeper code) are supported by the engines so far."
-            )
+        if len(preds) > 1:
+            return None, f"node {node!r} is fed by {len(preds)} codes {sorted(map(str, preds))}"
         (child,) = preds
+        if graph.out_degree(child) != 1:
+            return None, f"code {child!r} feeds {graph.out_degree(child)} nodes"
         op = graph.edges[child, node]["operator"]
-        reg = graph.nodes[child].get("regularizer") or Zero()
-        layers.append(Layer(str(child), op, reg.for_signal(tuple(op.in_shape))))
+        layers.append(Layer(str(child), op, regularizers[child]))
         node = child
-    return layers
+    return layers, None
+
+
+def _compile_maps(graph, order, source):
+    """``{node: M_node}``, the operator from the deepest code to each node (None for the code itself)."""
+    maps = {source: None}
+    for node in order:
+        if node == source:
+            continue
+        total = None
+        for pred in graph.predecessors(node):
+            op = graph.edges[pred, node]["operator"]
+            path = op if maps[pred] is None else op @ maps[pred]
+            total = path if total is None else total + path
+        maps[node] = total
+    return maps
 
 
 def chain(y, layers) -> Problem:
@@ -210,7 +374,8 @@ def chain(y, layers) -> Problem:
     Returns
     -------
     Problem
-        The objective ``½‖y − D_(1,L) γ_L‖² + Σ_{i<L} g_i(D_(i+1,L) γ_L) + g_L(γ_L)``.
+        The multi-layer basis pursuit objective
+        ``½‖y − D_(1,L) γ_L‖² + Σ_{i<L} g_i(D_(i+1,L) γ_L) + g_L(γ_L)``.
 
     Examples
     --------
@@ -219,12 +384,20 @@ def chain(y, layers) -> Problem:
     >>> problem = pc.chain(np.array([2.0, 2.0]), [(D, pc.L1(0.5))])
     >>> problem.objective(np.array([0.0, 0.0, 2.0]))
     1.0
+    >>> two = pc.chain(np.array([2.0, 2.0]), [(D, pc.L1(0.5)), (np.ones((3, 1)), pc.L1(1.0))])
+    >>> two.objective(np.array([1.0]))      # γ1 = (1,1,1), D γ1 = y: 0 + 0.5·3 + 1·1
+    2.5
     """
     if isinstance(layers, tuple) and len(layers) == 2 and isinstance(layers[1], Regularizer):
         layers = [layers]
-    layers = list(layers)
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise InvalidParameterError(
+            f"The 'layers' parameter of chain must be a list of (operator, regularizer) pairs; got {layers!r}."
+        ) from None
     if not layers:
-        raise InvalidParameterError("chain needs at least one (operator, regularizer) layer.")
+        raise InvalidParameterError("The 'layers' parameter of chain needs at least one (operator, regularizer) pair.")
     graph = nx.DiGraph()
     graph.add_node(DATA, loss=LeastSquares(y))
     above = DATA

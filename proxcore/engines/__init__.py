@@ -9,11 +9,19 @@ plugin (:mod:`proxcore.engines._essential`) registers them.
 from __future__ import annotations
 
 from .._validation import InvalidParameterError
+from .multilayer import ml_fista, ml_ista
+from .primal_dual import primal_dual
 from .proximal_gradient import fista, ista
 
 __all__ = ["solve", "pursuit", "ENGINES"]
 
-ENGINES = {"ista": ista, "fista": fista}
+ENGINES = {
+    "ista": ista,
+    "fista": fista,
+    "ml-ista": ml_ista,
+    "ml-fista": ml_fista,
+    "primal-dual": primal_dual,
+}
 
 
 def pursuit(name):
