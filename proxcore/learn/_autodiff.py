@@ -1,0 +1,192 @@
+"""A minimal reverse-mode tape for unrolled pursuits (NumPy only).
+
+Every value is a :class:`Var`; every operation records its vector-Jacobian
+product (VJP) on the tape, and :meth:`Tape.backward` runs them in reverse.
+Only the operations an unrolled proximal-gradient network needs exist:
+
+- ``A @ X`` and ``Aᵀ @ X`` with a dictionary ``A``: the VJP for ``A`` is a
+  sum of outer products over the batch, ``G Xᵀ`` (``X Gᵀ`` for ``Aᵀ X``);
+  for ``X`` it is the adjoint, ``Aᵀ G`` (``A G``);
+- sums, differences, fixed linear combinations, products by a learned scalar
+  (a step ``μ``: VJP ``⟨G, X⟩``) and by a learned per-atom vector;
+- the proxes: the ReLU with a bias, ``ReLU(u + b)`` (the non-negative ℓ1
+  prox, VJP: the mask ``1[u + b > 0]`` for ``u``, its row sums for ``b``),
+  and soft thresholding ``S_θ(u)`` (VJP: the mask ``1[|u| > θ]`` for ``u``
+  and ``−Σ sign(u)·1[|u| > θ]`` for ``θ``);
+- losses: mean squared error and softmax cross-entropy.
+
+Signals are columns (``(n, N)``), as in ``Y = DΓ``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Tape", "Var"]
+
+
+class Var:
+    """A value on a tape and, after :meth:`Tape.backward`, its gradient."""
+
+    __slots__ = ("value", "grad", "needs_grad")
+
+    def __init__(self, value, needs_grad):
+        self.value = value
+        self.grad = None
+        self.needs_grad = needs_grad
+
+    def _acc(self, g):
+        if not self.needs_grad:
+            return
+        if self.grad is None:
+            self.grad = np.array(g, dtype=self.value.dtype)  # a copy: later accumulations stay private
+        else:
+            self.grad += g
+
+
+class Tape:
+    """Record operations on :class:`Var` and back-propagate a scalar loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = Tape()
+    >>> D = t.param(np.array([[1.0, 2.0], [0.0, 1.0]]))
+    >>> y = t.const(np.array([[1.0], [1.0]]))
+    >>> loss = t.mse(t.matmul(D, y), t.const(np.zeros((2, 1))))   # ½‖Dy‖² (one signal)
+    >>> t.backward(loss)
+    >>> D.grad                                                     # (Dy) yᵀ
+    array([[3., 3.],
+           [1., 1.]])
+    """
+
+    def __init__(self):
+        self._backs = []  # (out, backward function) in creation order
+
+    # leaves ---------------------------------------------------------------
+    def param(self, value):
+        return Var(value, True)
+
+    def const(self, value):
+        return Var(value, False)
+
+    def _node(self, value, parents, back):
+        out = Var(value, any(p.needs_grad for p in parents))
+        if out.needs_grad:
+            self._backs.append((out, back))
+        return out
+
+    # linear algebra ------------------------------------------------------
+    def matmul(self, A, X):
+        """``A @ X``."""
+        def back(g):
+            if A.needs_grad:
+                A._acc(g @ X.value.T)
+            if X.needs_grad:
+                X._acc(A.value.T @ g)
+        return self._node(A.value @ X.value, (A, X), back)
+
+    def matmul_t(self, A, X):
+        """``Aᵀ @ X``."""
+        def back(g):
+            if A.needs_grad:
+                A._acc(X.value @ g.T)
+            if X.needs_grad:
+                X._acc(A.value @ g)
+        return self._node(A.value.T @ X.value, (A, X), back)
+
+    def lincomb(self, terms):
+        """``Σ c_j X_j`` for fixed numbers ``c_j``; ``terms`` is a list of ``(c, X)``."""
+        value = sum(c * X.value for c, X in terms)
+
+        def back(g):
+            for c, X in terms:
+                if X.needs_grad:
+                    X._acc(c * g)
+        return self._node(value, [X for _, X in terms], back)
+
+    def add(self, a, b):
+        return self.lincomb([(1, a), (1, b)])
+
+    def sub(self, a, b):
+        return self.lincomb([(1, a), (-1, b)])
+
+    def scale(self, s, X):
+        """``s·X`` for a learned scalar ``s`` (a 0-d array)."""
+        def back(g):
+            if s.needs_grad:
+                s._acc(np.vdot(g, X.value))
+            if X.needs_grad:
+                X._acc(s.value * g)
+        return self._node(s.value * X.value, (s, X), back)
+
+    def add_bias(self, X, b):
+        """``X + b`` with a per-row vector ``b`` (broadcast over the batch)."""
+        def back(g):
+            if X.needs_grad:
+                X._acc(g)
+            if b.needs_grad:
+                b._acc(g.sum(axis=1))
+        return self._node(X.value + b.value[:, None], (X, b), back)
+
+    # proxes ----------------------------------------------------------------
+    def relu_bias(self, U, b):
+        """``ReLU(U + b)``, the non-negative ℓ1 prox with threshold ``−b``."""
+        v = U.value + b.value[:, None]
+        mask = v > 0
+
+        def back(g):
+            gm = g * mask
+            if U.needs_grad:
+                U._acc(gm)
+            if b.needs_grad:
+                b._acc(gm.sum(axis=1))
+        return self._node(np.where(mask, v, 0).astype(v.dtype, copy=False), (U, b), back)
+
+    def soft(self, U, theta):
+        """Soft thresholding ``sign(U)·max(|U| − θ, 0)`` with per-row thresholds ``θ``."""
+        u = U.value
+        th = theta.value[:, None]
+        mask = np.abs(u) > th
+        sign = np.sign(u)
+
+        def back(g):
+            gm = g * mask
+            if U.needs_grad:
+                U._acc(gm)
+            if theta.needs_grad:
+                theta._acc(-(gm * sign).sum(axis=1))
+        return self._node(np.where(mask, u - sign * th, 0).astype(u.dtype, copy=False), (U, theta), back)
+
+    # losses ----------------------------------------------------------------
+    def mse(self, X, T):
+        """``(1/2N) Σ_j ‖x_j − t_j‖²`` over the ``N`` columns."""
+        n = X.value.shape[1]
+        r = X.value - T.value
+
+        def back(g):
+            if X.needs_grad:
+                X._acc(g * r / n)
+        return self._node(np.asarray(0.5 * np.vdot(r, r) / n, dtype=X.value.dtype), (X,), back)
+
+    def cross_entropy(self, Z, labels):
+        """Mean softmax cross-entropy of the logits ``Z`` (classes × N) at integer ``labels``."""
+        z = Z.value - Z.value.max(axis=0, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=0, keepdims=True))
+        n = z.shape[1]
+        cols = np.arange(n)
+        value = -logp[labels, cols].mean()
+
+        def back(g):
+            p = np.exp(logp)
+            p[labels, cols] -= 1
+            Z._acc(g * p / n)
+        return self._node(np.asarray(value, dtype=Z.value.dtype), (Z,), back)
+
+    # backward ----------------------------------------------------------------
+    def backward(self, loss):
+        """Gradients of the scalar ``loss`` into every parameter that it depends on."""
+        loss.grad = np.ones((), dtype=loss.value.dtype)
+        for out, back in reversed(self._backs):
+            if out.grad is not None:
+                back(out.grad)

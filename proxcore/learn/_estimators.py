@@ -1,0 +1,371 @@
+"""The scikit-learn style estimators: :class:`LISTA` and :class:`UnrolledClassifier`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._validation import InvalidParameterError, check_array, check_positive_int, check_weights
+from . import _networks as nets
+from ._train import EstimatorMixin, check_random_state, check_training_options, check_X, train
+
+__all__ = ["LISTA", "UnrolledClassifier"]
+
+
+def _dictionary(D, owner):
+    from ..operators import Matrix
+
+    if isinstance(D, Matrix):
+        D = D.array.toarray() if sp.issparse(D.array) else D.array
+    D = check_array(D, "D")
+    if D.ndim != 2 or 0 in D.shape:
+        raise InvalidParameterError(
+            f"The 'D' parameter of {owner} must be a 2-D array (n_features, n_components), atoms as columns; "
+            f"got shape {D.shape}."
+        )
+    if not np.linalg.norm(D, 2) > 0:
+        raise InvalidParameterError(f"The 'D' parameter of {owner} is zero.")
+    return D
+
+
+class LISTA(EstimatorMixin):
+    r"""Learned ISTA (Gregor & LeCun 2010): a ``K``-stage network trained to output the Lasso codes of ``D``.
+
+    The Lasso codes of a signal ``y`` are
+    ``x*(y) = argmin_x ½‖y − Dx‖² + λ‖x‖₁``; ISTA reaches them by
+    ``x ← S_{ηλ}(x − ηDᵀ(Dx − y))``. LISTA unrolls ``K = n_layers`` such
+    iterations and learns their weights to minimise
+    ``(1/2N) Σ_j ‖x^K(y_j) − x*(y_j)‖²`` on the training signals. Variants:
+
+    - ``"lista"``: ``x^{k+1} = S_{θ_{k+1}}(W y + S x^k)``, ``x¹ = S_{θ_1}(W y)``,
+      ``W`` and ``S`` shared, one threshold vector per stage;
+    - ``"coupled"`` (LISTA-CP): ``x^k = S_{θ_k}(x^{k−1} + W_kᵀ(y − Dx^{k−1}))``;
+    - ``"step"``: ``x^k = S_{θ_k}(x^{k−1} − η_k Dᵀ(Dx^{k−1} − y))``.
+
+    Every variant starts as exactly ``K`` iterations of ISTA with step
+    ``η = 1/‖D‖²`` (``W = ηDᵀ``, ``S = I − ηDᵀD``, ``θ_k = ηλ``); training
+    runs mini-batch Adam with exact gradients (reverse mode through the
+    stages) and early stopping on a validation split.
+
+    Follows scikit-learn's conventions: **rows are samples** (``fit(Y)`` with
+    ``Y`` of shape ``(n_samples, n_features)``, ``transform`` returns
+    ``(n_samples, n_components)``), unlike proxcore's solvers, which take
+    signals as columns. Works in a :class:`sklearn.pipeline.Pipeline`.
+
+    Parameters
+    ----------
+    D : array of shape (n_features, n_components) or pc.Matrix
+        The Lasso dictionary, atoms as columns.
+    lam : float
+        The Lasso weight ``λ > 0``.
+    n_layers : int, default 10
+        ``K``, the number of stages (ISTA iterations unrolled).
+    variant : {"lista", "coupled", "step"}, default "lista"
+    learning_rate, batch_size, max_epochs, validation_fraction, n_iter_no_change, tol
+        Adam's step; mini-batch size; at most ``max_epochs`` passes; the held-out
+        fraction (0: monitor the training loss); stop after ``n_iter_no_change``
+        epochs without an improvement of ``tol``.
+    target_max_iter, target_tol : int, float
+        Budget of the FISTA solve that computes the training targets ``x*``.
+    random_state : None, int or numpy Generator
+        Drives the validation split and the mini-batch order.
+    verbose : bool
+        A progress bar on stderr.
+
+    Attributes
+    ----------
+    params_ : dict of arrays
+        The learned weights.
+    history_ : dict
+        ``train_loss``, ``val_loss`` per epoch and ``best_epoch``.
+    n_parameters_ : int
+    n_features_in_, n_components_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from proxcore.learn import LISTA
+    >>> rng = np.random.default_rng(0)
+    >>> D = rng.standard_normal((8, 12)); D /= np.linalg.norm(D, axis=0)
+    >>> Y = rng.standard_normal((40, 8))                        # 40 signals as rows
+    >>> est = LISTA(D, lam=0.1, n_layers=3, max_epochs=2, random_state=0).fit(Y)
+    >>> est.transform(Y).shape
+    (40, 12)
+    """
+
+    def __init__(self, D, lam, n_layers=10, *, variant="lista", learning_rate=1e-3, batch_size=64,
+                 max_epochs=200, validation_fraction=0.1, n_iter_no_change=10, tol=1e-6, target_max_iter=5000,
+                 target_tol=1e-8, random_state=None, verbose=False):
+        self.D = D
+        self.lam = lam
+        self.n_layers = n_layers
+        self.variant = variant
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.target_max_iter = target_max_iter
+        self.target_tol = target_tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate(self):
+        D = _dictionary(self.D, "LISTA")
+        lam = check_weights(self.lam, "lam", "LISTA")
+        if not isinstance(lam, float) or lam <= 0:
+            raise InvalidParameterError(f"The 'lam' parameter of LISTA must be a float > 0; got {self.lam!r}.")
+        K = check_positive_int(self.n_layers, "n_layers", "LISTA")
+        if self.variant not in nets.VARIANTS:
+            raise InvalidParameterError(
+                f"The 'variant' parameter of LISTA must be one of {', '.join(map(repr, nets.VARIANTS))}; "
+                f"got {self.variant!r}."
+            )
+        check_positive_int(self.target_max_iter, "target_max_iter", "LISTA")
+        return D, lam, K
+
+    def lasso_codes(self, Y):
+        """The exact Lasso codes ``x*(y)`` of the rows of ``Y`` (FISTA to ``target_tol``), rows are samples."""
+        import proxcore as pc
+        from .._validation import ConvergenceWarning
+        import warnings
+
+        D, lam, _ = self._validate()
+        Y = check_X(Y, "Y", "LISTA", n_features=D.shape[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = pc.solve(pc.chain(np.ascontiguousarray(Y.T), [(D.astype(Y.dtype), pc.L1(lam))]), method="fista",
+                           tol=self.target_tol, max_iter=self.target_max_iter)
+        return np.ascontiguousarray(res.x.T)
+
+    def init_params(self, dtype=np.float64):
+        """The parameters before training: ``n_layers`` iterations of ISTA with step ``1/‖D‖²``."""
+        D, lam, K = self._validate()
+        return nets.lista_init(D, lam, K, self.variant, np.dtype(dtype))
+
+    def fit(self, Y, y=None):
+        """Learn the weights on the signals ``Y`` (rows are samples); ``y`` is ignored."""
+        D, lam, K = self._validate()
+        options = check_training_options(self, "LISTA")
+        rng = check_random_state(self.random_state, "LISTA")
+        Y = check_X(Y, "Y", "LISTA", n_features=D.shape[0], min_samples=2)
+        dtype = Y.dtype
+        targets = self.lasso_codes(Y)
+        Dd = D.astype(dtype)
+        P = nets.lista_init(D, lam, K, self.variant, dtype)
+
+        def loss_grad(P, Yb, Tb, need_grad=True):
+            return nets.lista_loss_grad(P, Yb, Tb, Dd, K, self.variant, need_grad=need_grad)
+
+        self.params_, self.history_ = train(P, loss_grad, np.ascontiguousarray(Y.T), targets, rng=rng,
+                                            options=options, desc=f"LISTA ({self.variant}, K={K})")
+        self.n_features_in_, self.n_components_ = D.shape
+        self.n_parameters_ = int(sum(v.size for v in self.params_.values()))
+        self._D = Dd
+        return self
+
+    def transform(self, Y):
+        """The network's codes ``x^K(y)`` of the rows of ``Y``: shape ``(n_samples, n_components)``."""
+        self._check_fitted()
+        Y = check_X(Y, "Y", "LISTA", n_features=self.n_features_in_)
+        P = {k: v.astype(Y.dtype) for k, v in self.params_.items()}
+        codes = nets.lista_codes(P, np.ascontiguousarray(Y.T), self._D.astype(Y.dtype), self.n_layers, self.variant)
+        return np.ascontiguousarray(codes.T)
+
+    def fit_transform(self, Y, y=None):
+        return self.fit(Y).transform(Y)
+
+
+class UnrolledClassifier(EstimatorMixin):
+    r"""A classifier whose features are ``K`` unrolled iterations of a multi-layer pursuit.
+
+    The network maps a sample ``y`` to the deepest code ``γ_L`` of a
+    multi-layer sparse model (dictionaries ``D_i`` of shape
+    ``(m_{i−1}, m_i)``, biases ``b_i``, steps ``μ_i``; ``ReLU(u + b)`` is the
+    non-negative ℓ1 prox at threshold ``−b``), then applies a linear head
+    ``softmax(W γ_L + c)``. Methods (DESIGN §1):
+
+    - ``"layered-thresholding"``: ``γ_i = ReLU(μ_i D_iᵀ γ_{i−1} + b_i)``, the
+      feed-forward network (one pass, ``n_unroll = 1``);
+    - ``"ml-ista"``: ``K`` iterations from ``γ_L = 0``: ``γ̂_{i−1} = D_i γ̂_i``,
+      ``γ̂_L = γ_L``, then ``γ_i ← ReLU(γ̂_i − μ_i D_iᵀ(γ̂_{i−1} − γ_{i−1}) + b_i)``
+      for ``i = 1..L``; its first iteration is the feed-forward pass;
+    - ``"ml-fista"``: the same at the extrapolated point
+      ``γ_L^k + ρ_k(γ_L^k − γ_L^{k−1})``, ``ρ_k`` FISTA's momentum;
+    - ``"layered-bp"``: each layer in turn runs ``K`` ISTA iterations
+      ``γ_i ← ReLU(γ_i − μ_i D_iᵀ(D_iγ_i − γ_{i−1}) + b_i)`` from zero.
+
+    All methods have the same parameters, so ``n_parameters_`` is the same
+    for every method and every ``n_unroll`` at given layer sizes. The loss is
+    the mean cross-entropy; gradients are exact (reverse mode through the
+    iterations); training is mini-batch Adam with early stopping on a
+    validation split (the parameters of the best validation epoch are kept).
+    With fixed parameters ``b_i = −τ_iλ_i`` (``τ_i = μ_1⋯μ_i``) the ML-ISTA
+    network is ``n_unroll`` iterations of ``pc.solve(..., method="ml-ista")``.
+
+    Follows scikit-learn's conventions: **rows are samples** (``fit(X, y)``
+    with ``X`` of shape ``(n_samples, n_features)``), unlike proxcore's solvers,
+    which take signals as columns. Works in a :class:`sklearn.pipeline.Pipeline`
+    (standardise the features first).
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(m_1, …, m_L)``, the number of atoms of each layer (the input size
+        ``m_0`` is the number of features of ``X``).
+    method : {"layered-thresholding", "ml-ista", "ml-fista", "layered-bp"}, default "ml-ista"
+    n_unroll : int, optional
+        ``K``, the number of iterations: default 1 for
+        ``"layered-thresholding"`` (the only value it takes), 3 otherwise.
+    learning_rate, batch_size, max_epochs, validation_fraction, n_iter_no_change, tol
+        Adam's step; mini-batch size; at most ``max_epochs`` passes; the held-out
+        fraction for early stopping (0: monitor the training loss); stop after
+        ``n_iter_no_change`` epochs without the validation loss improving by ``tol``.
+    random_state : None, int or numpy Generator
+        Drives the initialisation, the validation split and the batch order:
+        the same seed gives the same model.
+    verbose : bool
+        A progress bar on stderr.
+
+    Attributes
+    ----------
+    classes_ : array
+    params_ : dict of arrays
+        ``D{i}``, ``b{i}``, ``mu{i}``, and the head ``W``, ``c``.
+    history_ : dict
+        ``train_loss``, ``val_loss``, ``val_score`` (accuracy) per epoch, ``best_epoch``.
+    n_parameters_ : int
+        ``Σ_i (m_{i−1}m_i + m_i + 1) + (m_L + 1)·n_classes``.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from proxcore.learn import UnrolledClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((60, 5)); y = (X[:, 0] > 0).astype(int)
+    >>> clf = UnrolledClassifier((8, 4), method="ml-fista", n_unroll=2, max_epochs=3, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape, clf.n_parameters_        # 5·8+8+1 + 8·4+4+1 + 4·2+2
+    ((3,), 96)
+    """
+
+    def __init__(self, layer_sizes, method="ml-ista", n_unroll=None, *, learning_rate=1e-2, batch_size=64,
+                 max_epochs=100, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,
+                 verbose=False):
+        self.layer_sizes = layer_sizes
+        self.method = method
+        self.n_unroll = n_unroll
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate(self):
+        owner = "UnrolledClassifier"
+        sizes = self.layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            sizes = None
+        if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+                                for s in sizes):
+            raise InvalidParameterError(
+                f"The 'layer_sizes' parameter of {owner} must be a non-empty sequence of positive ints "
+                f"(atoms per layer); got {self.layer_sizes!r}."
+            )
+        if self.method not in nets.METHODS:
+            raise InvalidParameterError(
+                f"The 'method' parameter of {owner} must be one of {', '.join(map(repr, nets.METHODS))}; "
+                f"got {self.method!r}."
+            )
+        if self.n_unroll is None:
+            K = 1 if self.method == "layered-thresholding" else 3
+        else:
+            K = check_positive_int(self.n_unroll, "n_unroll", owner)
+            if self.method == "layered-thresholding" and K != 1:
+                raise InvalidParameterError(
+                    f"The 'n_unroll' parameter of {owner} must be 1 (or None) for method='layered-thresholding', "
+                    f"a single pass; got {self.n_unroll!r}. Use method='ml-ista' to unroll iterations."
+                )
+        return tuple(int(s) for s in sizes), K
+
+    def init_params(self, n_features, n_classes, dtype=np.float64):
+        """The parameters before training (the same draw for every method at a given ``random_state``)."""
+        sizes, _ = self._validate()
+        rng = check_random_state(self.random_state, "UnrolledClassifier")
+        return nets.ml_init((n_features,) + sizes, n_classes, rng, np.dtype(dtype))
+
+    def fit(self, X, y):
+        """Train on ``X`` (``(n_samples, n_features)``, rows are samples) and labels ``y``."""
+        owner = "UnrolledClassifier"
+        sizes, K = self._validate()
+        options = check_training_options(self, owner)
+        rng = check_random_state(self.random_state, owner)
+        X = check_X(X, "X", owner, min_samples=2)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise InvalidParameterError(
+                f"Input y of {owner} must be 1-D with one label per row of X ({X.shape[0]}); got shape {y.shape}."
+            )
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise InvalidParameterError(f"Input y of {owner} contains NaN or infinity.")
+        classes, labels = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise InvalidParameterError(f"Input y of {owner} needs at least 2 classes; got {classes.size}.")
+        dtype = X.dtype
+        P = nets.ml_init((X.shape[1],) + sizes, classes.size, rng, dtype)
+        method = self.method
+
+        def loss_grad(P, Xb, Tb, need_grad=True):
+            return nets.ml_loss_grad(P, Xb, Tb, method, K, need_grad=need_grad)
+
+        def evaluate(P, Xb, Tb):
+            return float(np.mean(nets.ml_logits(P, Xb, method, K).argmax(axis=0) == Tb))
+
+        self.params_, self.history_ = train(P, loss_grad, np.ascontiguousarray(X.T), labels, rng=rng,
+                                            options=options, desc=f"{method} (K={K})", evaluate=evaluate)
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        self.n_unroll_ = K
+        self.n_parameters_ = int(sum(v.size for v in self.params_.values()))
+        return self
+
+    def decision_function(self, X):
+        """The logits ``W γ_L + c``, shape ``(n_samples, n_classes)``."""
+        self._check_fitted()
+        X = check_X(X, "X", "UnrolledClassifier", n_features=self.n_features_in_)
+        P = {k: v.astype(X.dtype) for k, v in self.params_.items()}
+        return np.ascontiguousarray(nets.ml_logits(P, np.ascontiguousarray(X.T), self.method, self.n_unroll_).T)
+
+    def predict_proba(self, X):
+        z = self.decision_function(X)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+    def score(self, X, y):
+        """Mean accuracy on ``(X, y)``."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def transform(self, X):
+        """The deepest codes ``γ_L`` of the rows of ``X``: shape ``(n_samples, m_L)``."""
+        from ._autodiff import Tape
+
+        self._check_fitted()
+        X = check_X(X, "X", "UnrolledClassifier", n_features=self.n_features_in_)
+        t = Tape()
+        V = {k: t.const(v.astype(X.dtype)) for k, v in self.params_.items() if k not in ("W", "c")}
+        return np.ascontiguousarray(
+            nets.ml_forward(t, V, t.const(np.ascontiguousarray(X.T)), self.method, self.n_unroll_).value.T)

@@ -1,0 +1,194 @@
+"""Unrolled pursuits as networks: forward passes on a :class:`Tape` and their gradients.
+
+Signals are columns here (``Y`` of shape ``(n, N)``), as in the engines; the
+estimators transpose scikit-learn's rows-are-samples input once.
+
+Multi-layer networks (parameters ``D_i`` of shape ``(m_{i−1}, m_i)``, biases
+``b_i`` of shape ``(m_i,)``, steps ``μ_i``; ``ReLU(u + b)`` is the prox of the
+non-negative ℓ1 norm at threshold ``−b``):
+
+- ``layered-thresholding``: ``γ_i = ReLU(μ_i D_iᵀ γ_{i−1} + b_i)``, ``γ_0 = y``
+  (the feed-forward network; it is the first iteration of all the others);
+- ``ml-ista`` (``K`` iterations from ``γ_L = 0``): ``γ̂_L = z``,
+  ``γ̂_{i−1} = D_i γ̂_i``, then for ``i = 1..L``
+  ``γ_i ← ReLU(γ̂_i − μ_i D_iᵀ(γ̂_{i−1} − γ_{i−1}) + b_i)`` with the new
+  ``γ_{i−1}``; ``z = γ_L``. With ``b_i = −τ_iλ_i``, ``τ_i = μ_1⋯μ_i``, these
+  are the iterations of ``pc.solve(..., method="ml-ista")``;
+- ``ml-fista``: the same at ``z = γ_L^k + ρ_k(γ_L^k − γ_L^{k−1})``,
+  ``ρ_k = (t_k − 1)/t_{k+1}``, ``t_1 = 1`` (no restart);
+- ``layered-bp``: for each layer in turn, ``K`` ISTA iterations
+  ``γ ← ReLU(γ − μ_i D_iᵀ(D_iγ − γ_{i−1}) + b_i)`` from ``γ = 0``
+  (with ``b_i = −μ_iλ_i``: ``layered-bp`` with ``inner="ista"``).
+
+LISTA (one layer, soft thresholding ``S_θ``, ``K`` stages, Lasso dictionary ``D``):
+
+- ``lista`` (Gregor & LeCun 2010): ``x¹ = S_θ1(W y)``, ``x^{k+1} = S_θ(k+1)(W y + S x^k)``,
+  ``W`` and ``S`` shared by the stages, thresholds per stage;
+- ``coupled`` (LISTA-CP, Chen et al. 2018): ``x^{k} = S_θk(x^{k−1} + W_kᵀ(y − D x^{k−1}))``;
+- ``step``: ``x^{k} = S_θk(x^{k−1} − η_k Dᵀ(D x^{k−1} − y))``, steps and thresholds only.
+
+At initialisation (``W = ηDᵀ``, ``S = I − ηDᵀD``, ``W_k = ηD``, ``η_k = η``,
+``θ_k = ηλ``, ``η = 1/‖D‖²``) every variant is exactly ``K`` iterations of ISTA.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._autodiff import Tape
+
+__all__ = ["METHODS", "VARIANTS", "ml_forward", "ml_init", "ml_loss_grad", "lista_forward", "lista_init",
+           "lista_loss_grad", "fista_momentum"]
+
+METHODS = ("layered-thresholding", "ml-ista", "ml-fista", "layered-bp")
+VARIANTS = ("lista", "coupled", "step")
+
+
+def fista_momentum(K):
+    """``ρ_1, …, ρ_K``: the extrapolation weight after each iteration (``t_1 = 1``, no restart)."""
+    t, out = 1.0, []
+    for _ in range(K):
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        out.append((t - 1) / t_next)
+        t = t_next
+    return out
+
+
+# multi-layer networks --------------------------------------------------------------------------------
+def ml_init(sizes, n_classes, rng, dtype):
+    """Unit-norm random atoms, ``μ_i = 1/‖D_i‖²`` (stable iterations), zero biases, a Glorot head."""
+    P = {}
+    for i in range(1, len(sizes)):
+        D = rng.standard_normal((sizes[i - 1], sizes[i]))
+        D /= np.linalg.norm(D, axis=0)
+        P[f"D{i}"] = D.astype(dtype)
+        P[f"mu{i}"] = np.asarray(1.0 / np.linalg.norm(D, 2) ** 2, dtype=dtype)
+        P[f"b{i}"] = np.zeros(sizes[i], dtype=dtype)
+    if n_classes:
+        P["W"] = (rng.standard_normal((n_classes, sizes[-1])) * math.sqrt(2.0 / (n_classes + sizes[-1]))).astype(dtype)
+        P["c"] = np.zeros(n_classes, dtype=dtype)
+    return P
+
+
+def ml_forward(t, V, Y, method, K):
+    """The deepest code ``γ_L`` after ``K`` unrolled iterations of ``method`` (``V``: name -> Var)."""
+    L = sum(1 for k in V if k.startswith("D"))
+    D = [None] + [V[f"D{i}"] for i in range(1, L + 1)]
+    mu = [None] + [V[f"mu{i}"] for i in range(1, L + 1)]
+    b = [None] + [V[f"b{i}"] for i in range(1, L + 1)]
+
+    def first_pass():  # the iteration from γ_L = 0 is the layered thresholding
+        prev = Y
+        for i in range(1, L + 1):
+            prev = t.relu_bias(t.scale(mu[i], t.matmul_t(D[i], prev)), b[i])
+        return prev
+
+    if method == "layered-thresholding" or K == 1 and method in ("ml-ista", "ml-fista"):
+        return first_pass()
+    if method == "layered-bp":
+        prev = Y
+        for i in range(1, L + 1):
+            g = t.relu_bias(t.scale(mu[i], t.matmul_t(D[i], prev)), b[i])
+            for _ in range(K - 1):
+                r = t.sub(t.matmul(D[i], g), prev)
+                g = t.relu_bias(t.sub(g, t.scale(mu[i], t.matmul_t(D[i], r))), b[i])
+            prev = g
+        return prev
+    rho = fista_momentum(K) if method == "ml-fista" else [0.0] * K
+    x_old = x = first_pass()
+    z = x
+    for k in range(1, K):
+        if rho[k - 1]:
+            z = t.lincomb([(1 + rho[k - 1], x), (-rho[k - 1], x_old)])
+        hats = [None] * (L + 1)
+        hats[L] = z
+        for i in range(L, 0, -1):
+            hats[i - 1] = t.matmul(D[i], hats[i])
+        prev = Y
+        for i in range(1, L + 1):
+            r = t.sub(hats[i - 1], prev)
+            prev = t.relu_bias(t.sub(hats[i], t.scale(mu[i], t.matmul_t(D[i], r))), b[i])
+        x_old, x = x, prev
+        z = x
+    return x
+
+
+def _vars(t, P, need_grad):
+    return {k: (t.param(v) if need_grad else t.const(v)) for k, v in P.items()}
+
+
+def ml_logits(P, Y, method, K):
+    """Logits ``W γ_L + c`` (no tape kept)."""
+    t = Tape()
+    V = _vars(t, P, False)
+    x = ml_forward(t, {k: v for k, v in V.items() if k not in ("W", "c")}, t.const(Y), method, K)
+    return (t.add_bias(t.matmul(V["W"], x), V["c"])).value
+
+
+def ml_loss_grad(P, Y, labels, method, K, need_grad=True):
+    """Mean cross-entropy of the linear head on ``γ_L`` and its gradient for every parameter."""
+    t = Tape()
+    V = _vars(t, P, need_grad)
+    x = ml_forward(t, {k: v for k, v in V.items() if k not in ("W", "c")}, t.const(Y), method, K)
+    loss = t.cross_entropy(t.add_bias(t.matmul(V["W"], x), V["c"]), labels)
+    if not need_grad:
+        return float(loss.value), None
+    t.backward(loss)
+    return float(loss.value), {k: (v.grad if v.grad is not None else np.zeros_like(v.value)) for k, v in V.items()}
+
+
+# LISTA -------------------------------------------------------------------------------------------------
+def lista_init(D, lam, K, variant, dtype):
+    """Parameters that make the network exactly ``K`` iterations of ISTA with step ``1/‖D‖²``."""
+    D = np.asarray(D, dtype=np.float64)
+    eta = 1.0 / np.linalg.norm(D, 2) ** 2
+    m = D.shape[1]
+    P = {}
+    if variant == "lista":
+        P["W"] = eta * D.T
+        P["S"] = np.eye(m) - eta * (D.T @ D)
+    for k in range(1, K + 1):
+        P[f"theta{k}"] = np.full(m, eta * lam)
+        if variant == "coupled":
+            P[f"W{k}"] = eta * D
+        elif variant == "step":
+            P[f"eta{k}"] = np.asarray(eta)
+    return {k: np.asarray(v, dtype=dtype) for k, v in P.items()}
+
+
+def lista_forward(t, V, Y, D, K, variant):
+    """The code after ``K`` stages (``D`` a constant Var, used by ``coupled`` and ``step``)."""
+    if variant == "lista":
+        B = t.matmul(V["W"], Y)
+        x = t.soft(B, V["theta1"])
+        for k in range(2, K + 1):
+            x = t.soft(t.add(B, t.matmul(V["S"], x)), V[f"theta{k}"])
+        return x
+    x = None
+    for k in range(1, K + 1):
+        r = Y if x is None else t.sub(Y, t.matmul(D, x))  # y − D x
+        if variant == "coupled":
+            u = t.matmul_t(V[f"W{k}"], r)
+        else:
+            u = t.scale(V[f"eta{k}"], t.matmul_t(D, r))
+        x = t.soft(u if x is None else t.add(x, u), V[f"theta{k}"])
+    return x
+
+
+def lista_codes(P, Y, D, K, variant):
+    t = Tape()
+    return lista_forward(t, _vars(t, P, False), t.const(Y), t.const(D), K, variant).value
+
+
+def lista_loss_grad(P, Y, X_star, D, K, variant, need_grad=True):
+    """``(1/2N) Σ ‖x^K(y_j) − x*_j‖²`` and its gradient; ``X_star`` has samples as rows."""
+    t = Tape()
+    V = _vars(t, P, need_grad)
+    x = lista_forward(t, V, t.const(Y), t.const(D), K, variant)
+    loss = t.mse(x, t.const(np.ascontiguousarray(X_star.T)))
+    if not need_grad:
+        return float(loss.value), None
+    t.backward(loss)
+    return float(loss.value), {k: (v.grad if v.grad is not None else np.zeros_like(v.value)) for k, v in V.items()}
