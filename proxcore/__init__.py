@@ -52,6 +52,3 @@ __all__ = [
     "InvalidParameterError",
     "GraphError",
 ]
-
-# Entry points load once, here (DESIGN §3); their modules are light (no numba, no compilation).
-plugins.load()

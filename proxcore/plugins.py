@@ -32,7 +32,9 @@ Environment: ``PROXCORE_DISABLE_PLUGIN_AUTOLOAD`` (any non-empty value) skips
 the entry points (the essential plugin still loads);
 ``PROXCORE_DISABLE_PLUGINS=name1,name2`` blocks entry points by name;
 ``PROXCORE_STRICT_PLUGINS`` turns autoload warnings into errors. They are
-read when a manager loads, never at import of this module.
+read when a manager loads, never at import of this module. The default
+manager loads on first use (not during ``import proxcore``, so that importing
+a plugin package before proxcore cannot catch it half-initialised).
 
 Examples
 --------
@@ -169,7 +171,7 @@ class PluginManager:
     Build one with :func:`make_manager`; :meth:`load` registers the essential
     plugin and, unless disabled, the ``proxcore`` entry points. Each test can
     use a fresh manager; the default one (used by ``pc.dictionary``,
-    ``pc.pursuit``, ``pc.solve``) is built once, at ``import proxcore``.
+    ``pc.pursuit``, ``pc.solve``) is built once, on first use.
 
     Examples
     --------
@@ -253,6 +255,15 @@ class PluginManager:
                     "it is disabled, the other plugins are loaded."
                 )
                 error.__cause__ = exc
+                self._fail(ep.name, dist, version, error, strict)
+                continue
+            if getattr(getattr(plugin, "__spec__", None), "_initializing", False):
+                # the module is still executing (it triggered this load by using the registry at import
+                # time): its hooks do not exist yet, and registering it would silently add nothing
+                error = PluginError(
+                    f"{where} was still being imported when the plugins were loaded (it uses the registry "
+                    "at import time, a circular import); it is disabled."
+                )
                 self._fail(ep.name, dist, version, error, strict)
                 continue
             try:
@@ -517,7 +528,14 @@ def make_manager() -> PluginManager:
 
 
 def load(*, autoload=None, strict=None) -> PluginManager:
-    """Build and load the default manager once (done at ``import proxcore``); return it."""
+    """Build and load the default manager once, and return it.
+
+    Called on first use of the default registry (``pc.dictionary``,
+    ``pc.pursuit``, ``pc.solve``, ``pc.plugins.register`` ...), not while
+    ``proxcore`` itself is being imported: a plugin package that imports
+    proxcore at its top would otherwise be loaded half-initialised, with no
+    hooks yet, and silently register nothing.
+    """
     global _default
     if _default is None:
         manager = make_manager()

@@ -87,9 +87,23 @@ def test_block_by_name_but_not_the_essential_plugin(clean_env):
 
 
 def test_import_is_light():
-    code = "import sys, proxcore; print('numba' in sys.modules, 'sklearn' in sys.modules)"
+    code = ("import sys, proxcore; print('numba' in sys.modules, 'sklearn' in sys.modules, "
+            "'proxcore_pursuits' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]
+
+
+@pytest.mark.parametrize("first", ["proxcore_pursuits", "proxcore_example"])
+def test_plugin_imported_before_proxcore_still_registers(first, tmp_path):
+    # importing a plugin package first must not catch it half-initialised when the registry loads
+    site = tmp_path / "site"
+    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    fakes.make_distribution(site, meta["name"], meta["version"], meta["entry-points"]["proxcore"], {})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(EXAMPLE), os.environ.get("PYTHONPATH", "")]))
+    code = f"import {first}, proxcore as pc; print('omp' in pc.plugins.names('pursuits'), " \
+           "'example-zero' in pc.plugins.names('pursuits'))"
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["True", "True"], out.stderr
 
 
 # ------------------------------------------------------------------ run time register / lookup
