@@ -304,6 +304,28 @@ def test_firm_nonexpansiveness_alone_catches_hard_thresholding():
         _check_firm(reg, pairs, np.random.default_rng(0), "check_prox(L0) failed", np.dtype(np.float64), 0)
 
 
+class GreedyL0Ball(pc.L0Ball):
+    """Keeps entries left to right while fewer than s are kept: feasible and maximal, not the projection."""
+
+    def prox(self, v, step):
+        def one(col):
+            out, kept = np.zeros_like(col), 0
+            for i in np.flatnonzero(col)[: self.s]:
+                out[i], kept = col[i], kept + 1
+            return out
+
+        v = np.asarray(v)
+        return one(v) if v.ndim == 1 else np.apply_along_axis(one, 0, v)
+
+
+def test_brute_force_catches_a_heuristic_projection_unless_it_is_declared():
+    reg = GreedyL0Ball(2, signal_shape=(6,))
+    with pytest.raises(AssertionError, match="v kept on support"):
+        check_prox(reg, steps=(1.0,), dtype="float64", shape=(6,))
+    # declared as a heuristic: only local optimality is required, which a maximal keep-or-zero rule has
+    check_prox(reg, steps=(1.0,), dtype="float64", shape=(6,), exact=False)
+
+
 def test_check_prox_does_not_modify_the_regularizer():
     lam = np.array([0.1, 0.2, 0.3])
     reg = pc.L1(lam)

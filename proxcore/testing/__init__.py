@@ -389,7 +389,7 @@ def _draw(rng, shape, dtype, center):
 
 
 def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("float64", "float32"),
-               convex=None, prox_tol=None, seed=0):
+               convex=None, prox_tol=None, exact=None, seed=0):
     """Check that ``reg.prox(v, step)`` is the argmin of ``step·g(u) + ½‖u − v‖²``.
 
     With ``Φ(u) = step·g(u) + ½‖u − v‖²``, ``g = reg.value`` and
@@ -440,6 +440,13 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
         becomes the one every ``ε``-minimizer satisfies,
         ``step·g(u) ≥ step·g(p) + ⟨v − p, u − p⟩ − ½‖u − p‖² − ε``, and firm
         non-expansiveness allows the distance ``sqrt(2ε)`` to the exact prox.
+    exact : bool, optional
+        Whether ``prox`` claims the exact minimizer; default
+        ``reg.prox_exact`` (True if absent). A documented heuristic (such as
+        a greedy projection onto a non-convex set) sets ``prox_exact =
+        False``: the brute force over supports is skipped, and the prox must
+        still be locally optimal (no coordinate-wise change, scaling or small
+        move improves ``Φ``).
     seed : int, default 0
 
     Raises
@@ -464,6 +471,7 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
     """
     convex = bool(getattr(reg, "convex", True)) if convex is None else bool(convex)
     prox_tol = float(getattr(reg, "prox_tol", 0.0) or 0.0) if prox_tol is None else float(prox_tol)
+    exact = bool(getattr(reg, "prox_exact", True)) if exact is None else bool(exact)
     sig = _signal_shape(reg, shape)
     head = f"check_prox({_name(reg)}) failed"
     steps = [float(s) for s in np.atleast_1d(steps)]
@@ -478,7 +486,7 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
             ctx = f"dtype {dt}, step {step:g}, trial {trial}, seed {seed}"
             v = _frozen(_draw(rng, sig, dt, _typical_scale(reg, step)))
             p = _prox_checked(reg, v, step, head, ctx)
-            _check_argmin(reg, v, p, step, rng, convex, head, ctx, prox_tol)
+            _check_argmin(reg, v, p, step, rng, convex, head, ctx, prox_tol, exact)
             if convex:
                 _check_subgradient(reg, v, p, step, rng, head, ctx, prox_tol)
                 pairs.append((step, v, p))
@@ -516,8 +524,9 @@ def _phi(reg, u, v64, step):
     return step * value + 0.5 * float(np.vdot(d, d)), value
 
 
-def _alternatives(v64, p64, rng, convex):
-    """Named competitors of the prox: coordinate-wise moves, scalings, random moves, brute force."""
+def _alternatives(v64, p64, rng, local_only):
+    """Named competitors of the prox: coordinate-wise moves, scalings, random moves, and brute force
+    over supports unless ``local_only`` (convex g, where local is global, or a declared heuristic)."""
     yield "0", np.zeros_like(v64)
     yield "v", v64.copy()
     size = p64.size
@@ -545,7 +554,7 @@ def _alternatives(v64, p64, rng, convex):
     for h in (1e-1, 1e-2, 1e-3):
         for _ in range(3):
             yield f"p + random move of size {h:g}·rms(v)", p64 + h * scale * rng.standard_normal(p64.shape)
-    if not convex:
+    if not local_only:
         if size <= 10:
             for k in range(size + 1):
                 for support in itertools.combinations(range(size), k):
@@ -558,11 +567,11 @@ def _alternatives(v64, p64, rng, convex):
                 yield "v kept on a random support", np.where(keep, flat_v, 0.0).reshape(p64.shape)
 
 
-def _check_argmin(reg, v, p, step, rng, convex, head, ctx, prox_tol=0.0):
+def _check_argmin(reg, v, p, step, rng, convex, head, ctx, prox_tol=0.0, exact=True):
     v64, p64 = v.astype(np.float64), p.astype(np.float64)
     phi_p, g_p = _phi(reg, p, v64, step)
     worst = None
-    for label, q in _alternatives(v64, p64, rng, convex):
+    for label, q in _alternatives(v64, p64, rng, convex or not exact):
         q_cast = q.astype(v.dtype)  # competitors live in the same precision as the prox
         phi_q, g_q = _phi(reg, q_cast, v64, step)
         if not math.isfinite(phi_q):
