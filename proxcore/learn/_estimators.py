@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from .._validation import InvalidParameterError, check_array, check_positive_int, check_weights
 from . import _networks as nets
-from ._train import EstimatorMixin, check_random_state, check_training_options, check_X, train
+from ._train import CLASSIFIER_BASES, TRANSFORMER_BASES, EstimatorMixin, check_random_state, check_training_options, check_X, train
 
 __all__ = ["LISTA", "UnrolledClassifier"]
 
@@ -31,7 +31,7 @@ def _dictionary(D, owner):
     return D
 
 
-class LISTA(EstimatorMixin):
+class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
     r"""Learned ISTA (Gregor & LeCun 2010): a ``K``-stage network trained to output the Lasso codes of ``D``.
 
     The Lasso codes of a signal ``y`` are
@@ -180,7 +180,7 @@ class LISTA(EstimatorMixin):
         return self.fit(Y).transform(Y)
 
 
-class UnrolledClassifier(EstimatorMixin):
+class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
     r"""A classifier whose features are ``K`` unrolled iterations of a multi-layer pursuit.
 
     The network maps a sample ``y`` to the deepest code ``γ_L`` of a
@@ -348,12 +348,15 @@ class UnrolledClassifier(EstimatorMixin):
         return np.ascontiguousarray(nets.ml_logits(P, np.ascontiguousarray(X.T), self.method, self.n_unroll_).T)
 
     def predict_proba(self, X):
+        """Softmax of the logits, shape ``(n_samples, n_classes)``."""
         z = self.decision_function(X)
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
     def predict(self, X):
-        return self.classes_[self.decision_function(X).argmax(axis=1)]
+        """The predicted labels, shape ``(n_samples,)``."""
+        scores = self.decision_function(X)  # checks that the model is fitted
+        return self.classes_[scores.argmax(axis=1)]
 
     def score(self, X, y):
         """Mean accuracy on ``(X, y)``."""

@@ -12,7 +12,15 @@ import numpy as np
 
 from .._validation import InvalidParameterError, check_array, check_positive_int, check_scalar
 
-__all__ = ["EstimatorMixin", "NotFittedError", "check_random_state", "check_X", "train", "ProgressBar"]
+try:  # scikit-learn is optional: with it, the estimators carry its tags (Pipeline, clone, cross_val_score)
+    from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+
+    CLASSIFIER_BASES = (ClassifierMixin, BaseEstimator)
+    TRANSFORMER_BASES = (TransformerMixin, BaseEstimator)
+except ImportError:  # pragma: no cover - scikit-learn is installed in the test environment
+    CLASSIFIER_BASES = TRANSFORMER_BASES = ()
+
+__all__ = ["EstimatorMixin", "CLASSIFIER_BASES", "TRANSFORMER_BASES", "NotFittedError", "check_random_state", "check_X", "train", "ProgressBar"]
 
 
 class NotFittedError(InvalidParameterError, AttributeError):
@@ -20,7 +28,10 @@ class NotFittedError(InvalidParameterError, AttributeError):
 
 
 class EstimatorMixin:
-    """scikit-learn's ``get_params``/``set_params`` protocol (so ``clone`` and ``Pipeline`` work)."""
+    """scikit-learn's ``get_params``/``set_params`` protocol (so ``clone`` and ``Pipeline`` work).
+
+    Placed before scikit-learn's ``BaseEstimator`` (when installed), whose tags it then inherits.
+    """
 
     @classmethod
     def _param_names(cls):

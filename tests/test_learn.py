@@ -1,0 +1,391 @@
+"""proxcore.learn: exact gradients (finite differences), agreement with the engines, LISTA vs Lasso, estimators."""
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import proxcore as pc
+from proxcore import InvalidParameterError
+from proxcore.learn import LISTA, NotFittedError, UnrolledClassifier
+from proxcore.learn import _networks as nets
+from proxcore.learn._autodiff import Tape
+from tests.conftest import frozen, sparse_signals, unit_norm_dictionary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- gradients against central finite differences -------------------------------------------------------
+def fd_mismatch(loss, grads, P, rng, eps=1e-6):
+    """Per parameter: |finite-difference directional derivative − ⟨grad, direction⟩| relative to their size."""
+    out = {}
+    for k, v in P.items():
+        d = rng.standard_normal(v.shape)
+        fd = (loss({**P, k: v + eps * d}) - loss({**P, k: v - eps * d})) / (2 * eps)
+        an = float(np.sum(grads[k] * d))
+        out[k] = abs(fd - an) / max(abs(fd), abs(an), 1e-6)
+    return out
+
+
+def random_ml_params(rng, sizes, n_classes):
+    P = nets.ml_init(sizes, n_classes, rng, np.float64)
+    for k in P:  # non-trivial biases and head, so that every mask is exercised
+        if k.startswith("b") or k == "c":
+            P[k] = 0.1 * rng.standard_normal(P[k].shape)
+    return P
+
+
+@pytest.mark.parametrize("method", nets.METHODS)
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), n0=st.integers(2, 6), m1=st.integers(1, 6), m2=st.integers(1, 5),
+       depth=st.integers(1, 2), K=st.integers(1, 4), n=st.integers(1, 5))
+def test_classifier_gradients_match_finite_differences(method, seed, n0, m1, m2, depth, K, n):
+    rng = np.random.default_rng(seed)
+    K = 1 if method == "layered-thresholding" else K
+    sizes = (n0, m1, m2)[: depth + 1]
+    P = random_ml_params(rng, sizes, 3)
+    Y, labels = rng.standard_normal((n0, n)), rng.integers(0, 3, n)
+    _, grads = nets.ml_loss_grad(P, Y, labels, method, K)
+    assert set(grads) == set(P)  # every parameter kind: D_i, b_i, mu_i, W, c
+    mismatch = fd_mismatch(lambda Q: nets.ml_loss_grad(Q, Y, labels, method, K, need_grad=False)[0], grads, P, rng)
+    assert max(mismatch.values()) < 1e-4, mismatch
+
+
+@pytest.mark.parametrize("variant", nets.VARIANTS)
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), n0=st.integers(2, 6), m=st.integers(2, 8), K=st.integers(1, 4),
+       n=st.integers(1, 5))
+def test_lista_gradients_match_finite_differences(variant, seed, n0, m, K, n):
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((n0, m))
+    P = nets.lista_init(D, 0.1, K, variant, np.float64)
+    P = {k: v + 0.05 * rng.standard_normal(v.shape) for k, v in P.items()}  # away from the ISTA point
+    Y, X_star = rng.standard_normal((n0, n)), rng.standard_normal((n, m))
+    _, grads = nets.lista_loss_grad(P, Y, X_star, D, K, variant)
+    mismatch = fd_mismatch(lambda Q: nets.lista_loss_grad(Q, Y, X_star, D, K, variant, need_grad=False)[0],
+                           grads, P, rng)
+    assert max(mismatch.values()) < 1e-4, mismatch
+
+
+def test_finite_difference_check_detects_a_wrong_prox_jacobian(monkeypatch):
+    """The check above can fail: a soft-threshold VJP without its mask is caught."""
+    rng = np.random.default_rng(3)
+    D = rng.standard_normal((4, 6))
+    P = nets.lista_init(D, 0.5, 2, "step", np.float64)
+    Y, X_star = rng.standard_normal((4, 5)), rng.standard_normal((5, 6))
+
+    def soft_without_mask(self, U, theta):
+        u, th = U.value, theta.value[:, None]
+        mask = np.abs(u) > th
+
+        def back(g):
+            U._acc(g)  # wrong: the derivative is zero where |u| <= θ
+            theta._acc(-(g * mask * np.sign(u)).sum(axis=1))
+        return self._node(np.where(mask, u - np.sign(u) * th, 0), (U, theta), back)
+
+    monkeypatch.setattr(Tape, "soft", soft_without_mask)
+    _, grads = nets.lista_loss_grad(P, Y, X_star, D, 2, "step")
+    mismatch = fd_mismatch(lambda Q: nets.lista_loss_grad(Q, Y, X_star, D, 2, "step", need_grad=False)[0],
+                           grads, P, rng)
+    assert max(mismatch.values()) > 1e-2
+
+
+def test_dictionary_gradient_is_a_sum_of_outer_products():
+    rng = np.random.default_rng(0)
+    t = Tape()
+    D, X = t.param(rng.standard_normal((3, 4))), t.const(rng.standard_normal((4, 5)))
+    loss = t.mse(t.matmul(D, X), t.const(np.zeros((3, 5))))
+    t.backward(loss)
+    R = D.value @ X.value / 5
+    expected = sum(np.outer(R[:, j], X.value[:, j]) for j in range(5))
+    np.testing.assert_allclose(D.grad, expected, rtol=1e-12)
+
+
+# --- unrolled networks with fixed parameters are the engines' iterations -------------------------------
+@pytest.fixture(scope="module")
+def nonneg_chain():
+    """Two layers with non-negative dictionaries, so every ``D_(i+1,L)γ_L`` is feasible for the ReLU prox."""
+    rng = np.random.default_rng(11)
+    D1, D2 = np.abs(rng.standard_normal((10, 8))), np.abs(rng.standard_normal((8, 6)))
+    Y = np.abs(rng.standard_normal((10, 7)))
+    lam = (0.2, 0.1)
+    return D1, D2, Y, lam
+
+
+def fixed_network(D1, D2, mu, b, Y, method, K, dtype=np.float64):
+    t = Tape()
+    V = {"D1": D1, "D2": D2, "mu1": np.asarray(mu[0]), "mu2": np.asarray(mu[1]), "b1": np.full(D1.shape[1], b[0]),
+         "b2": np.full(D2.shape[1], b[1])}
+    V = {k: t.const(np.asarray(v, dtype=dtype)) for k, v in V.items()}
+    return nets.ml_forward(t, V, t.const(Y.astype(dtype)), method, K).value
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 7])
+@pytest.mark.parametrize("method", ["ml-ista", "ml-fista"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unrolled_ml_ista_equals_engine_iterations(nonneg_chain, method, K, dtype):
+    D1, D2, Y, lam = nonneg_chain
+    mu = (0.9 / np.linalg.norm(D1, 2) ** 2, 1.2 / np.linalg.norm(D2, 2) ** 2)
+    tau = np.cumprod(mu)
+    problem = pc.chain(Y.astype(dtype), [(D1.astype(dtype), pc.L1(lam[0], nonneg=True)),
+                                        (D2.astype(dtype), pc.L1(lam[1], nonneg=True))])
+    options = {"restart": False} if method == "ml-fista" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        res = pc.solve(problem, method=method, step=list(mu), max_iter=K, tol=0, **options)
+    assert res.n_iter == K
+    out = fixed_network(D1, D2, mu, -tau * np.array(lam), Y, method, K, dtype)
+    assert out.dtype == dtype
+    assert np.count_nonzero(out) > 0
+    np.testing.assert_allclose(out, res.x, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_feed_forward_equals_layered_thresholding_and_first_ml_ista_iteration(nonneg_chain):
+    D1, D2, Y, lam = nonneg_chain
+    problem = pc.chain(Y, [(D1, pc.L1(lam[0], nonneg=True)), (D2, pc.L1(lam[1], nonneg=True))])
+    res = pc.solve(problem, method="layered-thresholding")
+    out = fixed_network(D1, D2, (1.0, 1.0), (-lam[0], -lam[1]), Y, "layered-thresholding", 1)
+    np.testing.assert_allclose(out, res.x, rtol=1e-12)
+    for method in ("ml-ista", "ml-fista", "layered-bp"):
+        np.testing.assert_array_equal(fixed_network(D1, D2, (1.0, 1.0), (-lam[0], -lam[1]), Y, method, 1), out)
+
+
+@pytest.mark.parametrize("K", [1, 2, 5])
+def test_unrolled_layered_bp_equals_engine(nonneg_chain, K):
+    D1, D2, Y, lam = nonneg_chain
+    mu = 0.9 / max(np.linalg.norm(D1, 2), np.linalg.norm(D2, 2)) ** 2  # one inner ISTA step for both layers
+    problem = pc.chain(Y, [(D1, pc.L1(lam[0], nonneg=True)), (D2, pc.L1(lam[1], nonneg=True))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        res = pc.solve(problem, method="layered-bp", inner="ista", step=mu, max_iter=K, tol=0)
+    out = fixed_network(D1, D2, (mu, mu), (-mu * lam[0], -mu * lam[1]), Y, "layered-bp", K)
+    assert np.count_nonzero(out) > 0
+    np.testing.assert_allclose(out, res.x, rtol=1e-10, atol=1e-12)
+
+
+def test_classifier_transform_is_the_unrolled_network(nonneg_chain):
+    D1, D2, Y, lam = nonneg_chain
+    mu = (0.9 / np.linalg.norm(D1, 2) ** 2, 1.2 / np.linalg.norm(D2, 2) ** 2)
+    tau = np.cumprod(mu)
+    clf = UnrolledClassifier((8, 6), method="ml-fista", n_unroll=4, max_epochs=1, random_state=0)
+    clf.fit(Y.T, np.arange(7) % 2)
+    clf.params_.update({"D1": D1, "D2": D2, "mu1": np.asarray(mu[0]), "mu2": np.asarray(mu[1]),
+                        "b1": np.full(8, -tau[0] * lam[0]), "b2": np.full(6, -tau[1] * lam[1])})
+    problem = pc.chain(Y, [(D1, pc.L1(lam[0], nonneg=True)), (D2, pc.L1(lam[1], nonneg=True))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        res = pc.solve(problem, method="ml-fista", step=list(mu), max_iter=4, tol=0, restart=False)
+    np.testing.assert_allclose(clf.transform(Y.T), res.x.T, rtol=1e-10, atol=1e-12)
+
+
+# --- LISTA --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", nets.VARIANTS)
+@pytest.mark.parametrize("K", [1, 4])
+def test_untrained_lista_is_ista(variant, K):
+    rng = np.random.default_rng(5)
+    D = unit_norm_dictionary(rng, 10, 20)
+    _, Y = sparse_signals(rng, D, 9, 3, noise=0.01)
+    eta = 1 / np.linalg.norm(D, 2) ** 2
+    P = nets.lista_init(D, 0.1, K, variant, np.float64)
+    out = nets.lista_codes(P, Y, D, K, variant)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        res = pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method="ista", step=eta, max_iter=K, tol=0)
+    assert np.count_nonzero(out) > 0
+    np.testing.assert_allclose(out, res.x, rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def lista_problem():
+    rng = np.random.default_rng(1)
+    D = unit_norm_dictionary(rng, 12, 24)
+    _, Y = sparse_signals(rng, D, 600, 3, noise=0.02)
+    return D, Y.T[:500], Y.T[500:]  # rows are samples
+
+
+@pytest.mark.parametrize("variant", ["lista", "coupled"])
+def test_lista_approaches_the_lasso_codes_better_than_ista(lista_problem, variant):
+    D, Y_train, Y_test = lista_problem
+    lam, K = 0.1, 4
+    est = LISTA(D, lam, n_layers=K, variant=variant, learning_rate=3e-3, max_epochs=40, batch_size=32,
+                n_iter_no_change=40, random_state=0).fit(Y_train)
+    # the reference: FISTA to high accuracy, computed here, not by the estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        star = pc.solve(pc.chain(Y_test.T, [(D, pc.L1(lam))]), method="fista", tol=1e-10, max_iter=20000).x.T
+        ista = pc.solve(pc.chain(Y_test.T, [(D, pc.L1(lam))]), method="ista", max_iter=K, tol=0).x.T
+    err_lista = np.linalg.norm(est.transform(Y_test) - star) / np.linalg.norm(star)
+    err_ista = np.linalg.norm(ista - star) / np.linalg.norm(star)
+    assert err_lista < 0.5 * err_ista, (err_lista, err_ista)
+    assert est.history_["train_loss"][-1] < est.history_["train_loss"][0]
+
+
+def test_lista_input_validation(lista_problem):
+    D, Y, _ = lista_problem
+    with pytest.raises(InvalidParameterError, match="'lam'"):
+        LISTA(D, -1.0).fit(Y)
+    with pytest.raises(InvalidParameterError, match="'lam'"):
+        LISTA(D, 0.0).fit(Y)
+    with pytest.raises(InvalidParameterError, match="'n_layers'"):
+        LISTA(D, 0.1, n_layers=0).fit(Y)
+    with pytest.raises(InvalidParameterError, match="'variant'"):
+        LISTA(D, 0.1, variant="tied").fit(Y)
+    with pytest.raises(InvalidParameterError, match="'D'"):
+        LISTA(D[0], 0.1).fit(Y)
+    with pytest.raises(InvalidParameterError, match="features"):
+        LISTA(D, 0.1).fit(Y[:, :5])
+    with pytest.raises(NotFittedError):
+        LISTA(D, 0.1).transform(Y)
+
+
+# --- the classifier: parameters, determinism, learning, conventions ---------------------------------------
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(2)
+    centers = 2.0 * rng.standard_normal((3, 6))
+    labels = rng.integers(0, 3, 240)
+    X = centers[labels] + 0.7 * rng.standard_normal((240, 6))
+    return X, np.array(["a", "b", "c"])[labels]
+
+
+def test_n_parameters_equal_across_methods_and_unrolling(toy):
+    X, y = toy
+    sizes = (9, 5)
+    expected = 6 * 9 + 9 + 1 + 9 * 5 + 5 + 1 + 5 * 3 + 3  # D_i, b_i, μ_i per layer, then the head
+    counts = {}
+    for method in nets.METHODS:
+        for K in ([1] if method == "layered-thresholding" else [1, 2, 4]):
+            clf = UnrolledClassifier(sizes, method=method, n_unroll=K, max_epochs=1, random_state=0).fit(X, y)
+            counts[method, K] = clf.n_parameters_
+    assert set(counts.values()) == {expected}, counts
+
+
+@pytest.mark.parametrize("method", ["ml-fista", "layered-bp"])
+def test_fit_is_deterministic_for_a_random_state(toy, method):
+    X, y = toy
+    fit = lambda seed: UnrolledClassifier((8, 4), method=method, n_unroll=2, max_epochs=3,  # noqa: E731
+                                          random_state=seed).fit(X, y)
+    a, b, c = fit(3), fit(3), fit(4)
+    for k in a.params_:
+        np.testing.assert_array_equal(a.params_[k], b.params_[k])
+    np.testing.assert_array_equal(a.history_["train_loss"], b.history_["train_loss"])
+    assert any(not np.array_equal(a.params_[k], c.params_[k]) for k in a.params_)
+    # a Generator as random_state is copied, not advanced: two fits agree
+    gen = np.random.default_rng(9)
+    d = UnrolledClassifier((8, 4), method=method, n_unroll=2, max_epochs=2, random_state=gen).fit(X, y)
+    e = UnrolledClassifier((8, 4), method=method, n_unroll=2, max_epochs=2, random_state=gen).fit(X, y)
+    np.testing.assert_array_equal(d.params_["D1"], e.params_["D1"])
+
+
+@pytest.mark.parametrize("method", nets.METHODS)
+def test_classifier_learns_a_separable_problem(toy, method):
+    X, y = toy
+    X = (X - X.mean(0)) / X.std(0)
+    clf = UnrolledClassifier((12,), method=method, learning_rate=2e-2, max_epochs=60, validation_fraction=0.2,
+                             n_iter_no_change=60, random_state=0).fit(X[:180], y[:180])
+    # chance is 1/3; the classes are separated by several noise standard deviations
+    assert clf.score(X[180:], y[180:]) >= 0.85
+    assert set(clf.predict(X[180:])) <= set(y)
+    np.testing.assert_allclose(clf.predict_proba(X[:5]).sum(axis=1), 1.0)
+    h = clf.history_
+    assert h["val_loss"].size == h["train_loss"].size == h["val_score"].size
+    assert 1 <= h["best_epoch"] <= h["train_loss"].size
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch(toy):
+    X, y = toy
+    clf = UnrolledClassifier((8,), max_epochs=200, n_iter_no_change=2, tol=10.0, random_state=0).fit(X, y)
+    # no epoch improves by tol=10: stop after n_iter_no_change + 1 epochs, keep the first
+    assert clf.history_["train_loss"].size == 3
+
+
+def test_float32_in_float32_out_and_inputs_untouched(toy):
+    X, y = toy
+    X32 = frozen(X.astype(np.float32))
+    y_frozen = frozen(y)
+    clf = UnrolledClassifier((8, 4), method="ml-ista", n_unroll=2, max_epochs=2, random_state=0).fit(X32, y_frozen)
+    assert all(v.dtype == np.float32 for v in clf.params_.values())
+    assert clf.transform(X32).dtype == np.float32
+    assert clf.decision_function(X32).dtype == np.float32
+    D = frozen(unit_norm_dictionary(np.random.default_rng(0), 6, 10, np.float32))
+    est = LISTA(D, 0.1, n_layers=2, max_epochs=2, random_state=0).fit(X32)
+    assert est.transform(X32).dtype == np.float32
+    assert all(v.dtype == np.float32 for v in est.params_.values())
+
+
+def test_classifier_input_validation(toy):
+    X, y = toy
+    ok = dict(max_epochs=1, random_state=0)
+    with pytest.raises(InvalidParameterError, match="'method'"):
+        UnrolledClassifier((4,), method="ml-ADMM", **ok).fit(X, y)
+    for bad in [(), (4, 0), "4", (4.5,), None]:
+        with pytest.raises(InvalidParameterError, match="'layer_sizes'"):
+            UnrolledClassifier(bad, **ok).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'n_unroll'"):
+        UnrolledClassifier((4,), method="layered-thresholding", n_unroll=3, **ok).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'n_unroll'"):
+        UnrolledClassifier((4,), n_unroll=0, **ok).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'learning_rate'"):
+        UnrolledClassifier((4,), learning_rate=-1.0, **ok).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'validation_fraction'"):
+        UnrolledClassifier((4,), validation_fraction=1.0, **ok).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'random_state'"):
+        UnrolledClassifier((4,), max_epochs=1, random_state="seed").fit(X, y)
+    bad_X = X.copy()
+    bad_X[0, 0] = np.nan
+    with pytest.raises(InvalidParameterError, match="X contains NaN"):
+        UnrolledClassifier((4,), **ok).fit(bad_X, y)
+    with pytest.raises(InvalidParameterError, match="X"):
+        UnrolledClassifier((4,), **ok).fit(X[:, 0], y)
+    with pytest.raises(InvalidParameterError, match="y"):
+        UnrolledClassifier((4,), **ok).fit(X, y[:-1])
+    with pytest.raises(InvalidParameterError, match="2 classes"):
+        UnrolledClassifier((4,), **ok).fit(X, np.zeros(len(X)))
+    with pytest.raises(NotFittedError, match="fit"):
+        UnrolledClassifier((4,)).predict(X)
+    clf = UnrolledClassifier((4,), **ok).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="features"):
+        clf.predict(X[:, :3])
+    with pytest.raises(InvalidParameterError, match="'layer_size'"):
+        clf.set_params(layer_size=3)
+
+
+def test_scikit_learn_pipeline_and_clone(toy):
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = toy
+    clf = UnrolledClassifier((8,), method="ml-ista", n_unroll=2, max_epochs=2, random_state=0)
+    pipe = make_pipeline(StandardScaler(), clf).fit(X, y)
+    assert pipe.predict(X).shape == (len(X),)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and not hasattr(twin, "params_")
+
+
+def test_progress_bar_on_stderr(toy, capsys):
+    X, y = toy
+    UnrolledClassifier((4,), max_epochs=2, random_state=0, verbose=True).fit(X, y)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "loss" in err
+    UnrolledClassifier((4,), max_epochs=2, random_state=0).fit(X, y)
+    assert capsys.readouterr().err == ""
+
+
+# --- the tutorial, in its fast mode ---------------------------------------------------------------------------
+def test_tutorial_runs_in_fast_mode(tmp_path):
+    script = ROOT / "tutorials" / "plot_unrolled_digits.py"
+    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path), "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "feed-forward" in proc.stdout
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert len(pngs) >= 2, pngs
