@@ -321,6 +321,11 @@ def test_layered_bp_on_orthonormal_layers_is_soft_thresholding_twice(rng):
     np.testing.assert_allclose(res.codes[0], g1, atol=1e-10)
     np.testing.assert_allclose(res.x, soft(Q.T @ g1, 0.2), atol=1e-10)
     assert res.converged and len(res.history["layer_objective"]) == 2
+    assert len(res.history["objective"]) == len(res.history["layer"]) == res.n_iter
+    one = pc.chain(Y, [(Q, pc.L1(0.2))])
+    inner = pc.solve(one, method="fista", tol=1e-10)
+    np.testing.assert_array_equal(pc.solve(one, method="layered-bp", tol=1e-10).history["objective"],
+                                  inner.history["objective"])
     omp_bp = pc.solve(pc.chain(Y, [(D1, pc.L0Ball(3))]), method="layered-bp", inner="omp")
     np.testing.assert_allclose(omp_bp.x, pc.solve(pc.chain(Y, [(D1, pc.L0Ball(3))]), method="omp").x)
 

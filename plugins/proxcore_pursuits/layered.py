@@ -109,7 +109,10 @@ def layered_bp(problem, *, inner="fista", **options):
     Result
         ``codes`` are the per-layer solutions, ``x = γ_L``; ``n_iter`` the
         total of the inner iterations; converged when every layer did.
-        ``history["layer_objective"]`` holds each layer's final objective.
+        ``history["objective"]`` chains the inner solvers' histories (each
+        entry is the objective of the layer being solved, named by
+        ``history["layer"]``); ``history["layer_objective"]`` holds each
+        layer's final objective. On one layer it is the inner solver itself.
 
     Examples
     --------
@@ -135,7 +138,11 @@ def layered_bp(problem, *, inner="fista", **options):
                                     for r in results])
     message = f"Layered BP ({inner}) over {len(results)} layer(s): " + "; ".join(
         f"layer {i}: {r.message}" for i, r in enumerate(results, start=1))
-    out = result(problem, gamma, n_iter=sum(r.n_iter for r in results), signal_converged=signal,
-                 status=worst if not converged else Status.CONVERGED, codes=codes, message=message)
-    out.history["layer_objective"] = np.array([r.objective for r in results])
-    return out
+    history = {
+        "objective": np.concatenate([np.asarray(r.history["objective"], dtype=float) for r in results]),
+        "layer": np.concatenate([np.full(len(r.history["objective"]), i) for i, r in enumerate(results, 1)]),
+        "layer_objective": np.array([r.objective for r in results]),
+    }
+    return result(problem, gamma, n_iter=sum(r.n_iter for r in results), signal_converged=signal,
+                  status=worst if not converged else Status.CONVERGED, codes=codes, message=message,
+                  history=history)
