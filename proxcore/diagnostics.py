@@ -21,8 +21,11 @@ the bound. They are the sufficient conditions of the talk in ``reference/``:
   (Papyan, Romano & Elad 2017), with ``ε_0`` the noise energy ``‖y − D₁γ₁‖₂``
   and ``ε_i = sqrt(‖γ_i‖₀)(ε_{i−1} + μ(D_i)(‖γ_i‖₀ − 1)|γ_i^max| + β_i)``.
 
-These are stated here for dense dictionaries, where a stripe is the whole
-code, so ``‖·‖₀,∞ = ‖·‖₀`` and ``‖·‖₂,∞ = ‖·‖₂``.
+For dense dictionaries a stripe is the whole code, so ``‖·‖₀,∞ = ‖·‖₀`` and
+``‖·‖₂,∞ = ‖·‖₂``. For a :class:`proxcore.Convolution`, ``μ`` is computed
+from the filters' cross-correlations (:func:`convolutional_coherence`) and
+the OMP/BP condition reads ``‖Γ‖₀,∞ < (1 + 1/μ)/2`` with the stripe
+sparsity (``pc.L0Inf(...).norm``) in place of ``s`` (Papyan, Sulam & Elad 2017).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ._validation import InvalidParameterError, check_array
 
 __all__ = [
     "mutual_coherence",
+    "convolutional_coherence",
     "babel",
     "rip_constant",
     "RIPEstimate",
@@ -81,6 +85,9 @@ def _abs_gram(D, name="D"):
 def mutual_coherence(D) -> float:
     """The mutual coherence ``μ(D) = max_{i≠j} |d_iᵀd_j| / (‖d_i‖‖d_j‖)``.
 
+    A :class:`proxcore.Convolution` is measured without forming its matrix
+    (:func:`convolutional_coherence`).
+
     Parameters
     ----------
     D : array_like (n, m), scipy.sparse matrix or proxcore.LinearOperator
@@ -100,8 +107,68 @@ def mutual_coherence(D) -> float:
     >>> mutual_coherence(D)
     0.25
     """
+    if _is_convolution(D):
+        return convolutional_coherence(D)
     G = _abs_gram(D)
     return float(min(G.max(initial=0.0), 1.0))
+
+
+def _is_convolution(D):
+    import proxcore
+
+    conv = getattr(proxcore, "Convolution", None)
+    return conv is not None and isinstance(D, conv)
+
+
+def convolutional_coherence(D) -> float:
+    """The mutual coherence of a convolutional dictionary, from the cross-correlations of its filters.
+
+    The atoms of ``D = [C(d_1) ⋯ C(d_K)]`` are every circular shift of
+    every filter, so ``d_{k,s}ᵀ d_{k',s'} = (d_k ⋆ d_{k'})[s' − s]`` (summed
+    over channels) and::
+
+        μ(D) = max over (k, k', lag), lag ≠ 0 when k = k', of |(d_k ⋆ d_{k'})[lag]| / (‖d_k‖‖d_{k'}‖)
+
+    computed with FFTs in ``O(K²N log N)`` instead of forming the
+    ``(N·C) × (K·N)`` matrix. Two atoms with a non-zero inner product overlap,
+    so they lie in one stripe: this is also the largest coherence of any
+    stripe's dictionary, the ``μ(D)`` of the convolutional recovery
+    conditions, where ``s`` is the stripe sparsity ``‖Γ‖₀,∞``
+    (Papyan, Sulam & Elad 2017).
+
+    Parameters
+    ----------
+    D : proxcore.Convolution
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> from proxcore.diagnostics import convolutional_coherence
+    >>> D = pc.Convolution(np.array([[1.0, 1.0]]), 8)           # atoms (1,1) shifted: overlap 1/2
+    >>> round(convolutional_coherence(D), 12)
+    0.5
+    """
+    K = D.in_shape[0]
+    spatial = tuple(D.in_shape[1:])
+    deltas = np.zeros((K,) + spatial + (K,))
+    for k in range(K):
+        deltas[(k,) + (0,) * len(spatial) + (k,)] = 1.0
+    atoms = np.asarray(D.apply(deltas), dtype=np.float64)  # out_shape + (K,): the atom of each filter at shift 0
+    atoms = np.moveaxis(atoms, -1, 0).reshape((K, -1) + spatial)  # (K, channels, *spatial)
+    norms = np.sqrt((atoms ** 2).reshape(K, -1).sum(axis=1))
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise InvalidParameterError(f"the convolutional dictionary has a zero filter (filter {int(zero[0])}).")
+    axes = tuple(range(2, 2 + len(spatial)))
+    F = np.fft.fftn(atoms / norms.reshape((K,) + (1,) * (atoms.ndim - 1)), axes=axes)
+    mu = 0.0
+    for k in range(K):
+        # (d_k ⋆ d_j)[lag] = Σ_c Σ_n d_k[c, n] d_j[c, n + lag], for every j at once
+        corr = np.fft.ifftn(np.conj(F[k])[None] * F, axes=axes).real.sum(axis=1)  # (K, *spatial)
+        corr = np.abs(corr)
+        corr[(k,) + (0,) * len(spatial)] = 0.0  # an atom with itself
+        mu = max(mu, float(corr.max()))
+    return float(min(mu, 1.0))
 
 
 def babel(D, s=None):
@@ -215,7 +282,9 @@ def exact_recovery_condition(D, s) -> Condition:
     When it holds, every ``y = Dγ`` with ``‖γ‖₀ = s`` has ``γ`` as its
     unique sparsest representation, OMP finds it in ``s`` steps and BP
     (``min ‖γ‖₁ s.t. Dγ = y``) returns it (Donoho & Elad 2003, Tropp 2004).
-    ``D``'s atoms are normalized for ``μ``.
+    ``D`` must have unit-norm atoms (BP's ℓ1 norm is not scale-invariant).
+    For a :class:`proxcore.Convolution`, pass the stripe sparsity
+    ``‖Γ‖₀,∞`` as ``s`` (Papyan, Sulam & Elad 2017).
 
     Examples
     --------
@@ -228,9 +297,21 @@ def exact_recovery_condition(D, s) -> Condition:
     >>> bool(exact_recovery_condition(D, 5))
     False
     """
+    _check_unit_atoms(D, "exact_recovery_condition")
     mu = mutual_coherence(D)
     bound = math.inf if mu == 0 else 0.5 * (1.0 + 1.0 / mu)
     return Condition(float(s) < bound, float(s), bound, f"s < (1 + 1/μ)/2 with μ = {mu:.6g}")
+
+
+def _check_unit_atoms(D, owner):
+    A = _matrix(D)
+    norms = np.linalg.norm(A, axis=0)
+    if not np.allclose(norms, 1.0, rtol=1e-6, atol=0):
+        j = int(np.argmax(np.abs(norms - 1.0)))
+        raise InvalidParameterError(
+            f"{owner} needs unit-norm atoms (the theorem is stated for them); atom {j} has norm {norms[j]:.6g}. "
+            "Normalize the atoms (and rescale the codes) first."
+        )
 
 
 class LayerCondition(NamedTuple):
@@ -294,12 +375,7 @@ def thresholding_condition(D, gamma, noise=0.0, threshold=None) -> LayerConditio
     (True, 2, 3.7, [0.3, 0.725])
     """
     A = _matrix(D)
-    norms = np.linalg.norm(A, axis=0)
-    if not np.allclose(norms, 1.0, rtol=1e-6, atol=0):
-        j = int(np.argmax(np.abs(norms - 1.0)))
-        raise InvalidParameterError(
-            f"thresholding_condition needs unit-norm atoms; atom {j} has norm {norms[j]:.6g}."
-        )
+    _check_unit_atoms(A, "thresholding_condition")
     gamma = check_array(gamma, "gamma", ndim=1)
     if gamma.shape[0] != A.shape[1]:
         raise InvalidParameterError(f"gamma has {gamma.shape[0]} entries; D has {A.shape[1]} atoms.")

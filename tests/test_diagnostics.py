@@ -19,7 +19,9 @@ from scipy.linalg import hadamard
 
 import proxcore as pc
 from proxcore.diagnostics import (
+    _matrix,
     babel,
+    convolutional_coherence,
     exact_recovery_condition,
     layered_thresholding_condition,
     mutual_coherence,
@@ -281,5 +283,51 @@ def test_layered_thresholding_condition_holds_on_a_fixed_example():
 
 
 def test_thresholding_condition_refuses_unnormalized_atoms():
-    with pytest.raises(ValueError, match="unit-norm atoms; atom 1 has norm 2"):
+    with pytest.raises(ValueError, match="unit-norm atoms .the theorem is stated for them.; atom 1 has norm 2"):
         thresholding_condition(np.diag([1.0, 2.0]), np.array([1.0, 0.0]))
+
+
+# ----------------------------------------------------------------------------- convolutional dictionaries
+needs_convolution = pytest.mark.skipif(not hasattr(pc, "Convolution") or not hasattr(pc, "L0Inf"),
+                                       reason="needs pc.Convolution and pc.L0Inf")
+
+
+@needs_convolution
+@settings(max_examples=40)
+@given(pst.convolution_operators(dtype=np.float64, max_side=6))
+def test_convolutional_coherence_matches_the_dense_matrix(D):
+    A = _matrix(D)
+    assert convolutional_coherence(D) == pytest.approx(brute_coherence(A), abs=1e-9)
+    assert mutual_coherence(D) == convolutional_coherence(D)
+
+
+@needs_convolution
+@settings(max_examples=40)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 2), st.integers(2, 4))
+def test_convolutional_bp_recovers_below_the_stripe_coherence_bound(seed, K, f):
+    # Papyan, Sulam & Elad 2017: BP recovers Γ when ‖Γ‖₀,∞ < (1 + 1/μ(D))/2
+    rng = np.random.default_rng(seed)
+    N = 24
+    filters = rng.standard_normal((K, f))
+    D = pc.Convolution(filters / np.linalg.norm(filters, axis=1, keepdims=True), N)  # unit-norm atoms
+    mu = convolutional_coherence(D)
+    stripes = pc.L0Inf(1, filter_shape=f, signal_shape=(K, N))
+    x = np.zeros((K, N))
+    for _ in range(rng.integers(1, 6)):  # spikes, kept only while the stripe sparsity stays below the bound
+        trial = x.copy()
+        trial[rng.integers(K), rng.integers(N)] = rng.uniform(0.5, 2.0) * rng.choice([-1.0, 1.0])
+        if exact_recovery_condition(D, stripes.norm(trial)):
+            x = trial
+    s = stripes.norm(x)
+    event(f"stripe sparsity {s}, bound {0.5 * (1 + 1 / mu):.2f}")
+    if s == 0:
+        return
+    A = _matrix(D)
+    xhat = basis_pursuit(A, A @ x.ravel())
+    np.testing.assert_allclose(xhat, x.ravel(), atol=1e-7 * np.abs(x).max())
+
+
+def test_exact_recovery_condition_refuses_unnormalized_atoms():
+    # BP's ℓ1 is not scale-invariant: the coherence theorem is about unit-norm atoms
+    with pytest.raises(ValueError, match="unit-norm atoms .the theorem is stated for them.; atom 1 has norm 2"):
+        exact_recovery_condition(np.diag([1.0, 2.0]), 1)

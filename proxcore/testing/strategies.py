@@ -37,6 +37,7 @@ __all__ = [
     "dense_operators",
     "sparse_operators",
     "composed_operators",
+    "convolution_operators",
     "operators",
     "dictionaries",
     "regularizers",
@@ -151,13 +152,41 @@ def composed_operators(draw, dtype=None, max_side=8, bound=10.0, depth=2):
     return A @ pc.Matrix(draw(arrays((m, k), dt, bound)))
 
 
+@st.composite
+def convolution_operators(draw, dtype=None, max_side=8, bound=10.0):
+    """``pc.Convolution``: 1-D or 2-D, one or several channels, ``K ≤ 3`` asymmetric filters of length ≥ 2.
+
+    Filters may be longer than the signal (they wrap around). A length-1 or
+    symmetric filter would let a flipped adjoint pass the dot test
+    (RELIABILITY A1), so each filter has two different end taps.
+    """
+    if not hasattr(pc, "Convolution"):
+        raise TypeError("this proxcore has no pc.Convolution")
+    dt = draw(_dtype(dtype))
+    d = draw(st.integers(1, 2))
+    K = draw(st.integers(1, 3))
+    channels = draw(st.one_of(st.none(), st.integers(1, 2)))
+    signal = tuple(draw(st.integers(1, max_side)) for _ in range(d))
+    fshape = tuple(draw(st.integers(2, max_side)) for _ in range(d))
+    shape = (K,) + ((channels,) if channels else ()) + fshape
+    filters = draw(arrays(shape, dt, bound))
+    first = (slice(None),) * (filters.ndim - d) + (0,) * d
+    last = (slice(None),) * (filters.ndim - d) + (-1,) * d
+    filters[first] = filters[first] + 1.0
+    filters[last] = filters[last] - 2.0  # distinct end taps: not symmetric
+    return pc.Convolution(filters.astype(dt), signal if d > 1 else signal[0])
+
+
 def operators(dtype=None, max_side=8, bound=10.0):
-    """Any operator: dense, sparse, identity or composed (shrinks toward small dense matrices)."""
-    return st.one_of(
+    """Any operator: dense, sparse, identity, composed or convolutional (shrinks toward small dense matrices)."""
+    families = [
         dense_operators(dtype, max_side, bound),
         sparse_operators(dtype, max_side, bound),
         composed_operators(dtype, max_side, bound),
-    )
+    ]
+    if hasattr(pc, "Convolution"):
+        families.append(convolution_operators(dtype, max_side, bound))
+    return st.one_of(families)
 
 
 @st.composite
