@@ -1,0 +1,206 @@
+"""The exact engine against cvxpy (an independent conic solver) on small multi-layer instances."""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import proxcore as pc
+from tests.conftest import frozen
+
+cp = pytest.importorskip("cvxpy")
+
+
+def instance(seed, dims, n_signals=3, dtype=np.float64):
+    """Unit-norm random ``D_i`` of shapes ``dims[i] × dims[i+1]`` and Gaussian data."""
+    rng = np.random.default_rng(seed)
+    Ds = []
+    for rows, cols in zip(dims[:-1], dims[1:]):
+        D = rng.standard_normal((rows, cols))
+        Ds.append((D / np.linalg.norm(D, axis=0)).astype(dtype))
+    return Ds, rng.standard_normal((dims[0], n_signals)).astype(dtype)
+
+
+def cvxpy_mlbp(Ds, Y, lams, nonneg=()):
+    """The multi-layer BP optimum ``min ½‖Y − D_(1,L)X‖² + Σ λ_i‖D_(i+1,L)X‖₁``, written out for cvxpy."""
+    Ds = [np.asarray(D, dtype=np.float64) for D in Ds]
+    X = cp.Variable((Ds[-1].shape[1], Y.shape[1]))
+    maps, M = [], np.eye(Ds[-1].shape[1])
+    for D in reversed(Ds):
+        maps.append(M)
+        M = D @ M
+    maps = maps[::-1]  # maps[i] takes X to γ_{i+1}; M is D_(1,L)
+    objective = 0.5 * cp.sum_squares(np.asarray(Y, dtype=np.float64) - M @ X)
+    objective += sum(lam * cp.sum(cp.abs(Mi @ X)) for lam, Mi in zip(lams, maps))
+    constraints = [maps[i] @ X >= 0 for i in nonneg]
+    problem = cp.Problem(cp.Minimize(objective), constraints)
+    problem.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    return problem.value, X.value
+
+
+def relative_gap(value, optimum):
+    return (value - optimum) / abs(optimum)
+
+
+@pytest.mark.parametrize("dims, lams", [([20, 30, 40], [0.1, 0.2]), ([12, 18, 24, 30], [0.1, 0.2, 0.3])])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_engine_reaches_cvxpy_optimum(seed, dims, lams):
+    Ds, Y = instance(seed, dims)
+    optimum, _ = cvxpy_mlbp(Ds, Y, lams)
+    problem = pc.chain(Y, [(D, pc.L1(lam)) for D, lam in zip(Ds, lams)])
+    res = pc.solve(problem, method="primal-dual")
+    assert res.converged, res.message
+    assert abs(relative_gap(res.objective, optimum)) <= 1e-6
+    assert res.objective == pytest.approx(problem.objective(res.x), rel=1e-12)
+    # every code is computed from x, so the model relations hold exactly (shallowest first, x last)
+    assert len(res.codes) == len(Ds) and res.codes[-1] is not None
+    np.testing.assert_array_equal(res.codes[-1], res.x)
+    for i in range(len(Ds) - 1):
+        np.testing.assert_allclose(res.codes[i], Ds[i + 1] @ res.codes[i + 1], rtol=0, atol=1e-12)
+
+
+def test_nonnegative_layers_against_cvxpy():
+    """Non-negative codes (a ReLU network's model): D2 ≥ 0 and a non-negative sparse γ2 generate y."""
+    rng = np.random.default_rng(3)
+    Ds, _ = instance(3, [15, 20, 25])
+    Ds[1] = np.abs(Ds[1])
+    X = np.zeros((25, 3))
+    X[rng.choice(25, 3, replace=False)] = rng.uniform(0.5, 1.5, (3, 3))
+    Y = Ds[0] @ Ds[1] @ X + 0.05 * rng.standard_normal((15, 3))
+    optimum, _ = cvxpy_mlbp(Ds, Y, [0.05, 0.1], nonneg=(0, 1))
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.05, nonneg=True)), (Ds[1], pc.L1(0.1, nonneg=True))])
+    res = pc.solve(problem, method="primal-dual")
+    assert res.converged, res.message
+    assert np.count_nonzero(res.x) > 0
+    assert abs(relative_gap(res.objective, optimum)) <= 1e-6
+    assert all((code >= -1e-8 * np.abs(code).max()).all() for code in res.codes)
+
+
+def test_one_layer_agrees_with_certified_fista():
+    Ds, Y = instance(4, [20, 40])
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.2))])
+    reference = pc.solve(problem, method="fista", gap_tol=1e-13, max_iter=20_000)
+    assert reference.converged
+    res = pc.solve(problem, method="primal-dual")
+    assert abs(relative_gap(res.objective, reference.objective)) <= 1e-8
+
+
+def test_code_shared_by_two_data_terms_against_cvxpy():
+    rng = np.random.default_rng(5)
+    A, B = rng.standard_normal((10, 16)), rng.standard_normal((8, 16))
+    y1, y2 = rng.standard_normal((10, 2)), rng.standard_normal((8, 2))
+    graph = nx.DiGraph()
+    graph.add_node("y1", loss=pc.LeastSquares(y1))
+    graph.add_node("y2", loss=pc.LeastSquares(y2))
+    graph.add_node("gamma", regularizer=pc.L1(0.3))
+    graph.add_edge("gamma", "y1", operator=pc.Matrix(A))
+    graph.add_edge("gamma", "y2", operator=pc.Matrix(B))
+    problem = pc.Problem(graph)
+    X = cp.Variable((16, 2))
+    ref = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(y1 - A @ X) + 0.5 * cp.sum_squares(y2 - B @ X)
+                                 + 0.3 * cp.sum(cp.abs(X))))
+    ref.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    res = pc.solve(problem, method="primal-dual")
+    assert abs(relative_gap(res.objective, ref.value)) <= 1e-6
+
+
+def test_tree_of_codes_against_cvxpy():
+    """γ2 feeds two codes γa, γb (each regularized) whose images add up in y: a diamond."""
+    rng = np.random.default_rng(6)
+
+    def unit(a):
+        return a / np.linalg.norm(a, axis=0)
+
+    Da, Db = unit(rng.standard_normal((12, 16))), unit(rng.standard_normal((12, 16)))
+    Ea, Eb = unit(rng.standard_normal((16, 20))), unit(rng.standard_normal((16, 20)))
+    Y = rng.standard_normal((12, 2))
+    graph = nx.DiGraph()
+    graph.add_node("y", loss=pc.LeastSquares(Y))
+    graph.add_node("a", regularizer=pc.L1(0.2))
+    graph.add_node("b", regularizer=pc.L1(0.1))
+    graph.add_node("g2", regularizer=pc.L1(0.3))
+    graph.add_edge("a", "y", operator=pc.Matrix(Da))
+    graph.add_edge("b", "y", operator=pc.Matrix(Db))
+    graph.add_edge("g2", "a", operator=pc.Matrix(Ea))
+    graph.add_edge("g2", "b", operator=pc.Matrix(Eb))
+    problem = pc.Problem(graph)
+    assert not problem.is_chain
+    X = cp.Variable((20, 2))
+    objective = (0.5 * cp.sum_squares(Y - (Da @ Ea + Db @ Eb) @ X) + 0.2 * cp.sum(cp.abs(Ea @ X))
+                 + 0.1 * cp.sum(cp.abs(Eb @ X)) + 0.3 * cp.sum(cp.abs(X)))
+    ref = cp.Problem(cp.Minimize(objective))
+    ref.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    res = pc.solve(problem, method="primal-dual")
+    assert res.converged, res.message
+    assert abs(relative_gap(res.objective, ref.value)) <= 1e-6
+    assert len(res.codes) == 3
+    np.testing.assert_array_equal(res.codes[-1], res.x)
+
+
+def test_analysis_l1_split_against_cvxpy():
+    rng = np.random.default_rng(7)
+    D = rng.standard_normal((15, 20))
+    omega = np.diff(np.eye(20), axis=0)  # total variation
+    Y = rng.standard_normal((15, 2))
+    problem = pc.chain(Y, [(D, pc.AnalysisL1(omega, 0.4))])
+    X = cp.Variable((20, 2))
+    ref = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(Y - D @ X) + 0.4 * cp.sum(cp.abs(omega @ X))))
+    ref.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    res = pc.solve(problem, method="primal-dual")
+    assert abs(relative_gap(res.objective, ref.value)) <= 1e-6
+
+
+def test_float32_preserved_and_close_to_float64():
+    Ds, Y = instance(8, [12, 16, 20])
+    problem64 = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.1))])
+    Ds32 = [D.astype(np.float32) for D in Ds]
+    problem32 = pc.chain(Y.astype(np.float32), [(Ds32[0], pc.L1(0.1)), (Ds32[1], pc.L1(0.1))])
+    seen = []
+    res32 = pc.solve(problem32, method="primal-dual", max_iter=3000, tol=1e-6,
+                     callback=lambda state: seen.append(state.x.dtype))
+    res64 = pc.solve(problem64, method="primal-dual")
+    assert res32.x.dtype == np.float32 and all(c.dtype == np.float32 for c in res32.codes)
+    assert set(seen) == {np.dtype(np.float32)}
+    assert abs(relative_gap(res32.objective, res64.objective)) <= 1e-4
+
+
+def test_batch_equals_column_by_column():
+    Ds, Y = instance(9, [12, 16, 20], n_signals=4)
+    layers = [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.2))]
+    batch = pc.solve(pc.chain(Y, layers), method="primal-dual", tol=1e-10)
+    for j in range(Y.shape[1]):
+        single = pc.solve(pc.chain(Y[:, j], layers), method="primal-dual", tol=1e-10)
+        assert single.x.shape == (20,)
+        np.testing.assert_allclose(batch.x[:, j], single.x, atol=1e-6)
+
+
+def test_inputs_never_modified():
+    Ds, Y = instance(10, [10, 12, 14])
+    D1, D2, Y, x0 = frozen(Ds[0], Ds[1], Y, np.ones((14, 3)))
+    res = pc.solve(pc.chain(Y, [(D1, pc.L1(0.1)), (D2, pc.L1(0.1))]), method="primal-dual", x0=x0, max_iter=50)
+    assert not np.shares_memory(res.x, x0)
+    np.testing.assert_array_equal(x0, np.ones((14, 3)))
+
+
+def test_refuses_nonconvex_regularizer_naming_the_node():
+    Ds, Y = instance(11, [10, 12, 14])
+    problem = pc.chain(Y, [(Ds[0], pc.L0(0.1)), (Ds[1], pc.L1(0.1))])
+    with pytest.raises(pc.InvalidParameterError, match="gamma1.*L0"):
+        pc.solve(problem, method="primal-dual")
+
+
+@pytest.mark.parametrize("options, word", [({"step": 100.0}, "step"), ({"step": -1.0}, "step"),
+                                           ({"x0": np.zeros(3)}, "x0"), ({"balance": 0.0}, "balance"),
+                                           ({"max_iter": 0}, "max_iter")])
+def test_bad_options_name_the_argument(options, word):
+    Ds, Y = instance(12, [10, 12, 14])
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.1))])
+    with pytest.raises(pc.InvalidParameterError, match=word):
+        pc.solve(problem, method="primal-dual", **options)
+
+
+def test_max_iter_reports_not_converged():
+    Ds, Y = instance(13, [10, 12, 14])
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.1))])
+    with pytest.warns(pc.ConvergenceWarning):
+        res = pc.solve(problem, method="primal-dual", max_iter=5)
+    assert not res.converged and res.n_iter == 5 and len(res.history["objective"]) == 5
