@@ -1,0 +1,170 @@
+"""ML-ISTA / ML-FISTA: closed forms, reductions to ISTA/FISTA, and the neighbourhood of the cvxpy optimum."""
+
+import numpy as np
+import pytest
+
+import proxcore as pc
+from proxcore.engines.multilayer import step_bounds
+from tests.conftest import frozen
+from tests.test_primal_dual import cvxpy_mlbp, instance
+
+
+def soft(v, t):
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0)
+
+
+def test_one_step_is_the_talks_two_layer_formula():
+    """γ2 ← T_{tλ2}(γ2 − (t/μ) D2ᵀ(γ1 − T_{μλ1}(γ1 − μ D1ᵀ(D1γ1 − y)))), γ1 = D2γ2 (DESIGN §1)."""
+    Ds, Y = instance(0, [8, 10, 12], n_signals=2)
+    D1, D2 = Ds
+    lam1, lam2 = 0.3, 0.2
+    mu, mu2 = 0.5 / np.linalg.norm(D1, 2) ** 2, 0.6 / np.linalg.norm(D2, 2) ** 2
+    t = mu * mu2
+    g2 = np.random.default_rng(1).standard_normal((12, 2))
+    g1 = D2 @ g2
+    inner = soft(g1 - mu * D1.T @ (D1 @ g1 - Y), mu * lam1)
+    expected = soft(g2 - (t / mu) * D2.T @ (g1 - inner), t * lam2)
+    problem = pc.chain(Y, [(D1, pc.L1(lam1)), (D2, pc.L1(lam2))])
+    res = pc.solve(problem, method="ml-ista", step=[mu, mu2], x0=g2, max_iter=1, tol=0)
+    np.testing.assert_allclose(res.x, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_one_layer_is_ista_and_fista():
+    Ds, Y = instance(2, [10, 20], n_signals=3)
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.1))])
+    step = 1 / np.linalg.norm(Ds[0], 2) ** 2
+    for ml, single in (("ml-ista", "ista"), ("ml-fista", "fista")):
+        a = pc.solve(problem, method=ml, step=step, max_iter=30, tol=0)
+        b = pc.solve(problem, method=single, step=step, max_iter=30, tol=0)
+        np.testing.assert_allclose(a.x, b.x, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a.history["objective"], b.history["objective"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("dims", [[10, 14, 18], [8, 10, 12, 14]])
+def test_zero_inner_penalties_is_fista_on_the_effective_dictionary(dims):
+    """M2: with g_i = 0 for i < L the fixed point is the Lasso on D_(1,L) (FISTA with a duality-gap certificate)."""
+    Ds, Y = instance(3, dims)
+    layers = [(D, pc.Zero()) for D in Ds[:-1]] + [(Ds[-1], pc.L1(0.2))]
+    effective = Ds[0]
+    for D in Ds[1:]:
+        effective = effective @ D
+    reference = pc.solve(pc.chain(Y, [(effective, pc.L1(0.2))]), method="fista", gap_tol=1e-13, max_iter=20_000)
+    assert reference.converged
+    res = pc.solve(pc.chain(Y, layers), method="ml-fista", tol=1e-11, max_iter=20_000)
+    assert abs(res.objective - reference.objective) <= 1e-8 * reference.objective
+
+
+@pytest.mark.parametrize("method", ["ml-ista", "ml-fista"])
+@pytest.mark.parametrize("dims, lams", [([20, 30, 40], [0.1, 0.2]), ([12, 18, 24, 30], [0.1, 0.2, 0.3])])
+def test_neighbourhood_of_the_cvxpy_optimum_shrinks_with_mu(method, dims, lams):
+    """M4: F(x) − F* ≥ 0, small, and smaller for a smaller μ_1 (the theorem's (β + κt)μ term)."""
+    Ds, Y = instance(0, dims, n_signals=2)
+    optimum, _ = cvxpy_mlbp(Ds, Y, lams)
+    problem = pc.chain(Y, [(D, pc.L1(lam)) for D, lam in zip(Ds, lams)])
+    bounds = step_bounds(problem)
+    budget = 4000 if method == "ml-fista" else 20_000
+    gaps = []
+    for fraction in (0.8, 0.1):
+        steps = [fraction * bounds[0]] + [0.5 * b for b in bounds[1:]]
+        with pytest.warns(pc.ConvergenceWarning) if method == "ml-ista" else _nothing():
+            res = pc.solve(problem, method=method, step=steps, tol=1e-10, max_iter=budget)
+        gaps.append((res.objective - optimum) / optimum)
+    assert gaps[0] >= -1e-9 and gaps[1] >= -1e-9  # never below the optimum
+    assert gaps[0] <= 1e-2  # a neighbourhood
+    assert gaps[1] < 0.5 * gaps[0]  # that shrinks with μ
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_default_steps_satisfy_the_theorem_and_ml_fista_is_near_the_exact_engine():
+    Ds, Y = instance(1, [20, 30, 40], n_signals=3)
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.2))])
+    n1, n2 = np.linalg.norm(Ds[0], 2) ** 2, np.linalg.norm(Ds[1], 2) ** 2
+    mu, mu2 = (0.5 / n1, 0.5 * 4 / (3 * n2))
+    assert mu < 1 / n1 and mu * mu2 < 4 * mu / (3 * n2)
+    exact = pc.solve(problem, method="primal-dual")
+    res = pc.solve(problem, method="ml-fista")
+    assert res.converged
+    assert res.step == pytest.approx(mu * mu2, rel=1e-6)  # τ_L, the effective step of the deepest layer
+    assert 0 <= (res.objective - exact.objective) / exact.objective <= 1e-2
+
+
+def test_codes_are_computed_from_x_shallowest_first():
+    Ds, Y = instance(4, [8, 10, 12, 14])
+    problem = pc.chain(Y, [(D, pc.L1(0.1)) for D in Ds])
+    res = pc.solve(problem, method="ml-fista", max_iter=50, tol=0)
+    assert [c.shape for c in res.codes] == [(10, 3), (12, 3), (14, 3)]
+    np.testing.assert_array_equal(res.codes[-1], res.x)
+    for i in range(2):
+        np.testing.assert_array_equal(res.codes[i], Ds[i + 1] @ res.codes[i + 1])
+    assert res.objective == pytest.approx(problem.objective(res.x), rel=1e-12)
+
+
+def test_inner_lambda_above_its_max_zeroes_every_layer():
+    """M5: λ1 ≥ ‖D1ᵀy‖_∞ makes the first prox return 0 from x = 0, so γ2 = T(0) = 0 and nothing moves."""
+    Ds, Y = instance(5, [8, 10, 12])
+    lam_max = np.abs(Ds[0].T @ Y).max()
+    res = pc.solve(pc.chain(Y, [(Ds[0], pc.L1(lam_max)), (Ds[1], pc.L1(0.1))]), method="ml-ista")
+    assert res.converged and res.n_iter == 1
+    assert not res.x.any() and not res.codes[0].any()
+
+
+def test_float32_preserved_and_batch_invariant():
+    Ds, Y = instance(6, [10, 14, 18], n_signals=4)
+    layers32 = [(Ds[0].astype(np.float32), pc.L1(0.1)), (Ds[1].astype(np.float32), pc.L1(0.2))]
+    seen = []
+    res32 = pc.solve(pc.chain(Y.astype(np.float32), layers32), method="ml-fista", max_iter=300, tol=0,
+                     callback=lambda state: seen.append(state.x.dtype))
+    assert res32.x.dtype == np.float32 and {c.dtype for c in res32.codes} == {np.dtype(np.float32)}
+    assert set(seen) == {np.dtype(np.float32)}
+    layers = [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.2))]
+    batch = pc.solve(pc.chain(Y, layers), method="ml-fista", max_iter=300, tol=0)
+    assert abs(res32.objective - batch.objective) <= 1e-4 * batch.objective
+    for j in range(Y.shape[1]):
+        single = pc.solve(pc.chain(Y[:, j], layers), method="ml-fista", max_iter=300, tol=0)
+        np.testing.assert_allclose(batch.x[:, j], single.x, rtol=1e-8, atol=1e-10)
+
+
+def test_inputs_never_modified():
+    Ds, Y = instance(7, [8, 10, 12])
+    D1, D2, Y, x0 = frozen(Ds[0], Ds[1], Y, np.ones((12, 3)))
+    for method in ("ml-ista", "ml-fista"):
+        res = pc.solve(pc.chain(Y, [(D1, pc.L1(0.1)), (D2, pc.L1(0.1))]), method=method, x0=x0,
+                       max_iter=20, tol=0)
+        assert not np.shares_memory(res.x, x0)
+
+
+def test_refusals_name_the_argument():
+    Ds, Y = instance(8, [8, 10, 12])
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.1))])
+    bound1 = step_bounds(problem)[0]
+    with pytest.raises(pc.InvalidParameterError, match="step.*μ_1"):
+        pc.solve(problem, method="ml-ista", step=2 * bound1)
+    with pytest.raises(pc.InvalidParameterError, match="step.*μ_2"):
+        pc.solve(problem, method="ml-fista", step=[0.5 * bound1, 10.0])
+    with pytest.raises(pc.InvalidParameterError, match="step"):
+        pc.solve(problem, method="ml-fista", step=[0.1, 0.1, 0.1])
+    with pytest.raises(pc.InvalidParameterError, match="x0"):
+        pc.solve(problem, method="ml-fista", x0=np.zeros(12))
+    with pytest.raises(pc.InvalidParameterError, match="step"):
+        pc.solve(problem, method="ml-fista", step=-1.0)
+
+
+def test_refuses_a_graph_that_is_not_a_chain():
+    import networkx as nx
+
+    rng = np.random.default_rng(9)
+    graph = nx.DiGraph()
+    graph.add_node("y1", loss=pc.LeastSquares(rng.standard_normal(5)))
+    graph.add_node("y2", loss=pc.LeastSquares(rng.standard_normal(4)))
+    graph.add_node("gamma", regularizer=pc.L1(0.1))
+    graph.add_edge("gamma", "y1", operator=pc.Matrix(rng.standard_normal((5, 6))))
+    graph.add_edge("gamma", "y2", operator=pc.Matrix(rng.standard_normal((4, 6))))
+    with pytest.raises(pc.InvalidParameterError, match="not a chain.*primal-dual"):
+        pc.solve(pc.Problem(graph), method="ml-fista")
