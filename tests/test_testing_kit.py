@@ -449,6 +449,21 @@ def test_check_convergence_accepts_a_given_optimum(lasso):
         check_convergence(lasso[2], "ista", "1/k", optimum=(opt.objective - 1.0, opt.x))
 
 
+def test_check_convergence_runs_pursuits_without_a_callback(lasso):
+    def no_callback(problem, *, max_iter=100):  # a pursuit that knows no callback nor tol
+        return pc.solve(problem, method="ista", max_iter=max_iter)
+
+    check_convergence(lasso[2], no_callback, "monotone")
+
+    def rising(problem):
+        res = pc.solve(problem, method="ista", max_iter=20)
+        res.history["objective"][5:] += 1.0
+        return res
+
+    with pytest.raises(AssertionError, match="rose at iteration 6"):
+        check_convergence(lasso[2], rising, "monotone")
+
+
 def test_check_convergence_rejects_unknown_rates(lasso):
     with pytest.raises(ValueError, match="rate must be one of"):
         check_convergence(lasso[2], "ista", "linear")

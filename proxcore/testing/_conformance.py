@@ -168,7 +168,8 @@ def _pursuit_run(name, pursuit):
         for label, problem in accepted:
             if rate in ("1/k", "1/k^2") and len(problem.layers) != 1:
                 continue
-            if not all(getattr(layer.regularizer, "convex", True) for layer in problem.layers):
+            convex = all(getattr(layer.regularizer, "convex", True) for layer in problem.layers)
+            if rate != "monotone" and not convex:
                 continue  # rates are promised for convex problems only
             options = {"restart": False} if name == "fista" else {}
             try:
