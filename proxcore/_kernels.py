@@ -50,15 +50,19 @@ def _soft(v, thr, out):
 
 
 @_jit
-def _soft_step(x, g, step, thr, out):
+def _soft_step(x, g, step, thr, nonneg, out):
     # the proximal gradient step soft(x - step*g, thr), fused: no temporary for x - step*g
     R, C = x.shape
     for r in range(R):
         t = thr[r]
         for c in range(C):
             u = x[r, c] - step * g[r, c]
-            a = abs(u) - t
-            out[r, c] = (a if u > 0 else -a) if a > 0 else 0
+            if nonneg:
+                a = u - t
+                out[r, c] = a if a > 0 else 0
+            else:
+                a = abs(u) - t
+                out[r, c] = (a if u > 0 else -a) if a > 0 else 0
 
 
 @_jit
@@ -132,11 +136,11 @@ def soft_threshold(v, thr):
     return out
 
 
-def soft_threshold_step(x, g, step, thr):
-    """``soft_threshold(x − step·g, thr)`` in one pass (numba)."""
+def soft_threshold_step(x, g, step, thr, nonneg=False):
+    """``soft_threshold(x − step·g, thr)`` in one pass (numba); ``nonneg``: ``max(x − step·g − thr, 0)``."""
     x, g, thr = _writable(x, g, thr)
     out = _out(x)
-    _soft_step(x, g, step, thr, out)
+    _soft_step(x, g, step, thr, bool(nonneg), out)
     return out
 
 
@@ -193,8 +197,8 @@ def soft_threshold_numpy(v, thr):
     return out
 
 
-def soft_threshold_step_numpy(x, g, step, thr):
-    return soft_threshold_numpy(x - step * g, thr)
+def soft_threshold_step_numpy(x, g, step, thr, nonneg=False):
+    return (nonneg_soft_threshold_numpy if nonneg else soft_threshold_numpy)(x - step * g, thr)
 
 
 def nonneg_soft_threshold_numpy(v, thr):

@@ -23,7 +23,7 @@ __all__ = ["lam_max", "lasso_duality_gap"]
 
 
 def _signal_sum(a, k):
-    return a.sum(axis=tuple(range(k))) if k else a
+    return a.sum(axis=tuple(range(k)))
 
 
 def l1_gap(x, c, rr, ry, lam, nonneg, k):
@@ -31,14 +31,21 @@ def l1_gap(x, c, rr, ry, lam, nonneg, k):
 
     Used by the engines, which have these quantities at hand.
     """
-    w = _expand(lam, x)
+    axes = tuple(range(k))
     cc = np.maximum(c, 0) if nonneg else np.abs(c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(cc > 0, w / np.where(cc > 0, cc, 1), np.inf)
-    s = np.minimum(1.0, ratio.min(axis=tuple(range(k))) if k else ratio)
-    primal = 0.5 * rr + _signal_sum(w * np.abs(x), k)
-    dual = s * ry - 0.5 * s * s * rr
-    return primal - dual
+    if isinstance(lam, np.ndarray):
+        w = _expand(lam, x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            worst = np.where(cc > 0, cc / w, 0).max(axis=axes)  # max_i c_i/λ_i (inf where λ_i = 0 < c_i)
+        penalty = (w * np.abs(x)).sum(axis=axes)
+    else:
+        top = cc.max(axis=axes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            worst = top / lam if lam > 0 else np.where(top > 0, np.inf, 0.0)
+        penalty = lam * np.abs(x).sum(axis=axes)
+    with np.errstate(divide="ignore"):
+        s = np.where(worst > 1, 1 / worst, 1.0)  # the largest s ≤ 1 making s·c dual-feasible
+    return 0.5 * rr + penalty - (s * ry - 0.5 * s * s * rr)
 
 
 def _as_operator(D):

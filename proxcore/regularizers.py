@@ -292,10 +292,10 @@ def prox_gradient_step(reg: Regularizer, x, grad, step):
 
 @prox_gradient_step.register
 def _(reg: L1, x, grad, step):
-    if reg.nonneg or x.dtype not in (np.float32, np.float64) or grad.dtype != x.dtype:
+    if x.dtype not in (np.float32, np.float64) or grad.dtype != x.dtype:
         return reg.prox(x - step * grad, step)
     from . import _kernels
 
     rows, thr = _rows(x, reg.lam, step)
     g_rows = np.ascontiguousarray(grad).reshape(rows.shape)
-    return _kernels.soft_threshold_step(rows, g_rows, x.dtype.type(step), thr).reshape(x.shape)
+    return _kernels.soft_threshold_step(rows, g_rows, x.dtype.type(step), thr, reg.nonneg).reshape(x.shape)

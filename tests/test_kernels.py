@@ -27,9 +27,10 @@ def test_fused_step_matches_numpy(dtype, rng):
     x, g = rng.standard_normal((2, 5, 30)).astype(dtype)
     thr = rng.uniform(0, 0.5, 5).astype(dtype)
     step = dtype(0.37)
-    fast = K.soft_threshold_step(x, g, step, thr)
-    np.testing.assert_array_equal(fast, K.soft_threshold_step_numpy(x, g, step, thr))
-    assert fast.dtype == dtype
+    for nonneg in (False, True):
+        fast = K.soft_threshold_step(x, g, step, thr, nonneg)
+        np.testing.assert_array_equal(fast, K.soft_threshold_step_numpy(x, g, step, thr, nonneg))
+        assert fast.dtype == dtype
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
