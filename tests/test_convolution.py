@@ -9,6 +9,7 @@ import pytest
 import scipy.signal
 
 import proxcore as pc
+from proxcore.convolution import ConvolutionGram
 from proxcore.linalg import gram, spectral_norm
 from proxcore.testing import check_adjoint, check_operator
 from tests.conftest import frozen
@@ -151,10 +152,12 @@ def test_spectral_norm_exact(rng, filters_shape, shape):
 
 
 def test_gram_in_fourier_domain(rng):
-    for filters_shape, shape in [((3, 4), (9,)), ((3, 2, 2, 3), (4, 5)), ((2, 3), (6,))]:
+    for filters_shape, shape in [((3, 4), (9,)), ((3, 2, 2, 3), (4, 5)), ((2, 3), (6,)), ((2, 3, 3), (7,))]:
         D = pc.Convolution(rng.standard_normal(filters_shape), shape)
-        G = gram(D)
-        assert G is not None and G.in_shape == G.out_shape == D.in_shape
+        G = ConvolutionGram(D)
+        # offered to the engines by the rule of pc.Matrix: fewer filters than twice the channels
+        assert (gram(D) is not None) == (D.n_filters < 2 * D.n_channels)
+        assert G.in_shape == G.out_shape == D.in_shape
         M = dense(D)
         np.testing.assert_allclose(dense(G), M.T @ M, atol=1e-12 * np.abs(M).max() ** 2 * M.shape[0])
         assert G.norm() >= np.linalg.norm(M, 2) ** 2 * (1 - 1e-12)
@@ -195,7 +198,7 @@ def test_caller_arrays_never_modified_and_filters_owned(rng):
     h0 = h.copy()
     D = pc.Convolution(h, 6)
     x, y = frozen(rng.standard_normal((2, 6)), rng.standard_normal(6))
-    D @ x, D.T @ y, gram(D) @ x
+    D @ x, D.T @ y, ConvolutionGram(D) @ x
     h[:] = 0.0  # the operator owns a copy
     assert np.abs(D @ x).max() > 0
     np.testing.assert_array_equal(D.filters, h0)
@@ -207,7 +210,7 @@ def test_float32_preserved_and_mixed_precision(rng):
     x32 = rng.standard_normal((3, 10)).astype(np.float32)
     assert D.dtype == np.float32
     assert (D @ x32).dtype == np.float32 and (D.T @ (D @ x32)).dtype == np.float32
-    assert (gram(D) @ x32).dtype == np.float32
+    assert (ConvolutionGram(D) @ x32).dtype == np.float32
     assert (D @ x32.astype(np.float64)).dtype == np.float64  # result_type, as pc.Matrix
     ref = pc.Convolution(h.astype(np.float64), 10) @ x32.astype(np.float64)
     np.testing.assert_allclose(D @ x32, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
