@@ -331,8 +331,78 @@ def test_layered_bp_on_orthonormal_layers_is_soft_thresholding_twice(rng):
 
 
 @pytest.mark.parametrize("name", ["proxcore_pursuits", "proxcore_pursuits.omp", "proxcore_pursuits.iht",
-                                  "proxcore_pursuits.layered"])
+                                  "proxcore_pursuits.layered", "proxcore_pursuits.lasso"])
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     failures, _ = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert failures == 0
+
+
+# ------------------------------------------------------------------ coordinate descent (cd)
+from proxcore.certificates import lam_max, lasso_duality_gap  # noqa: E402
+from sklearn.linear_model import Lasso  # noqa: E402
+
+
+def lasso_instance(seed, n=30, m=60, N=8):
+    rng = np.random.default_rng(seed)
+    D = unit_norm_dictionary(rng, n, m)
+    X = np.zeros((m, N))
+    for j in range(N):
+        X[rng.choice(m, 4, replace=False), j] = rng.standard_normal(4)
+    return D, D @ X + 0.05 * rng.standard_normal((n, N))
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cd_agrees_with_scikit_learn_and_certifies(seed, nonneg):
+    D, Y = lasso_instance(seed)
+    lam, n = 0.1, D.shape[0]
+    problem = pc.chain(Y, [(D, pc.L1(lam, nonneg=nonneg))])
+    res = pc.solve(problem, method="cd", tol=1e-12, max_iter=5000)
+    assert res.converged
+    gap = lasso_duality_gap(D, Y, res.x, lam, nonneg=nonneg)  # recomputed from scratch
+    assert np.all(gap <= 1e-12 * (Y * Y).sum(axis=0) * (1 + 1e-6) + 1e-14)
+    np.testing.assert_allclose(res.gap, gap, rtol=1e-6, atol=1e-12)
+    sk = Lasso(alpha=lam / n, fit_intercept=False, tol=1e-14, max_iter=100_000, positive=nonneg).fit(D, Y)
+    reference = problem.objective(sk.coef_.T)
+    assert abs(res.objective - reference) <= 1e-8 * reference
+    history = res.history["objective"]
+    assert len(history) == res.n_iter and np.all(np.diff(history) <= 1e-12 * history[0])  # CD is monotone
+
+
+def test_cd_numba_and_numpy_agree():
+    D, Y = lasso_instance(2)
+    weights = np.linspace(0.05, 0.2, D.shape[1])  # per-atom weights
+    for dt in (np.float64, np.float32):
+        problem = pc.chain(Y.astype(dt), [(D.astype(dt), pc.L1(weights))])
+        tol = 1e-5 if dt == np.float32 else 1e-8  # a relative gap below float32's eps is out of reach
+        a = pc.solve(problem, method="cd", tol=tol)
+        b = pc.solve(problem, method="cd", tol=tol, jit=False)
+        assert a.x.dtype == b.x.dtype == dt and a.n_iter == b.n_iter
+        np.testing.assert_allclose(a.x, b.x, rtol=1e-4 if dt == np.float32 else 1e-10,
+                                   atol=1e-5 if dt == np.float32 else 1e-12)
+
+
+def test_cd_exact_zero_above_lam_max():
+    D, Y = lasso_instance(3)
+    lam = float(np.max(lam_max(D, Y)))
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(lam))]), method="cd")
+    assert np.all(res.x == 0) and res.n_iter == 1 and res.converged and np.all(res.gap == 0)
+
+
+def test_cd_warm_start_and_bad_input():
+    D, Y = lasso_instance(4)
+    problem = pc.chain(Y, [(D, pc.L1(0.1))])
+    res = pc.solve(problem, method="cd", tol=1e-10)
+    x0 = frozen(res.x)
+    again = pc.solve(problem, method="cd", tol=1e-10, x0=x0)
+    assert again.n_iter == 1 and again.converged
+    with pytest.raises(pc.InvalidParameterError, match="pc.L1"):
+        pc.solve(pc.chain(Y, [(D, pc.L0Ball(2))]), method="cd")
+    with pytest.raises(pc.InvalidParameterError, match="'x0'"):
+        pc.solve(problem, method="cd", x0=np.zeros(3))
+    with pytest.raises(pc.InvalidParameterError, match="'tol'"):
+        pc.solve(problem, method="cd", tol=-1.0)
+    with pytest.warns(pc.ConvergenceWarning, match="sweeps"):
+        short = pc.solve(problem, method="cd", tol=0.0, max_iter=2)
+    assert not short.converged and short.n_iter == 2

@@ -1,0 +1,102 @@
+"""Fast Lasso pursuits on the Gram matrix: coordinate descent (``cd``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from proxcore import L1, Status
+from proxcore._validation import ConvergenceWarning, InvalidParameterError, check_array, check_positive_int, check_scalar
+
+from . import _cd_kernels as kernels
+from ._common import as_columns, dense_matrix, one_layer, result
+
+__all__ = ["cd"]
+
+
+def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
+    """Cyclic coordinate descent for the Lasso ``½‖y − Dx‖² + Σ λ_i|x_i|`` (optionally ``x ≥ 0``), per signal.
+
+    Each signal runs its own sweeps on the Gram ``DᵀD`` with covariance
+    updates (Friedman, Hastie & Tibshirani 2010): a coordinate costs one
+    column of the Gram, and only when it changes. The duality gap, a
+    certificate (``F(x) − F* ≤ gap``), is computed after every sweep, and a
+    signal stops when ``gap ≤ tol·‖y‖²`` (scikit-learn's rule).
+
+    Parameters
+    ----------
+    problem : pc.Problem
+        One layer with 1-D atoms, ``pc.chain(y, [(D, pc.L1(lam, nonneg=...))])``;
+        ``lam`` a scalar or per-atom weights.
+    max_iter : int, default 1000
+        Sweeps at most; stopping there gives ``converged=False`` and a
+        :class:`proxcore.ConvergenceWarning`.
+    tol : float, default 1e-6
+        Relative duality gap: converged when ``gap ≤ tol·‖y‖²`` per signal.
+    x0 : array, optional
+        Starting point (default zeros); never modified.
+    jit : bool, default True
+        The numba kernel (compiled on first call, cached); ``False`` uses its
+        NumPy twin.
+
+    Returns
+    -------
+    Result
+        ``x``, ``gap`` per signal, ``n_iter`` the largest number of sweeps,
+        ``history["objective"]`` the total objective after each sweep.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> D = np.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> res = pc.solve(pc.chain(np.array([3.0, 1.0]), [(D, pc.L1(1.0))]), method="cd", tol=1e-12)
+    >>> res.x, res.converged                 # soft(3, 1) and soft(2, 1)/4
+    (array([2.  , 0.25]), True)
+    """
+    D, reg = one_layer(problem, "cd")
+    if not isinstance(reg, L1):
+        raise InvalidParameterError(f"cd solves the Lasso: the regularizer must be a pc.L1; got {reg!r}.")
+    if len(D.in_shape) != 1 or len(D.out_shape) != 1:
+        raise InvalidParameterError(f"cd needs a dictionary with 1-D atoms and signals; got {D!r}.")
+    max_iter = check_positive_int(max_iter, "max_iter", "cd")
+    tol = check_scalar(tol, "tol", "cd", low=0.0)
+    if not isinstance(jit, (bool, np.bool_)):
+        raise InvalidParameterError(f"The 'jit' parameter of cd must be a bool; got {jit!r}.")
+    dtype = problem.dtype
+    A = dense_matrix(D, dtype)
+    m = A.shape[1]
+    Y = as_columns(problem)
+    N = Y.shape[1]
+    lam = np.broadcast_to(np.asarray(reg.lam, dtype=dtype).reshape(-1), (m,)).copy()
+    if x0 is None:
+        X = np.zeros((N, m), dtype=dtype)
+    else:
+        x0 = check_array(x0, "x0")
+        expected = (m,) + problem.batch_shape
+        if x0.shape != expected:
+            raise InvalidParameterError(f"The 'x0' parameter of cd must have shape {expected}; got {x0.shape}.")
+        if reg.nonneg and (x0 < 0).any():
+            raise InvalidParameterError("The 'x0' parameter of cd must be non-negative for pc.L1(..., nonneg=True).")
+        X = np.ascontiguousarray(x0.reshape(m, N).T, dtype=dtype).copy()
+    G = np.ascontiguousarray(A.T @ A)
+    B = np.ascontiguousarray(Y.T @ A)
+    yy = np.einsum("ij,ij->j", Y, Y)
+    run = kernels.lasso_cd if jit else kernels.lasso_cd_numpy
+    sweeps, gap, _, history = run(G, B, yy, lam, reg.nonneg, max_iter, tol, X)
+    x = np.ascontiguousarray(X.T).reshape((m,) + problem.batch_shape)
+    ok = gap <= tol * yy
+    n_iter = int(sweeps.max()) if N else 0
+    worst = float(np.max(gap / np.where(yy > 0, yy, 1))) if N else 0.0
+    if ok.all():
+        status = Status.CONVERGED
+        message = f"Converged: duality gap / ‖y‖² {worst:.3g} <= tol {tol:.3g} for every signal after {n_iter} sweeps."
+    else:
+        status = Status.MAX_ITER
+        message = (f"Maximum number of sweeps ({max_iter}) reached: duality gap / ‖y‖² {worst:.3g} > tol {tol:.3g} "
+                   f"for {int(np.count_nonzero(~ok))} of {N} signal(s).")
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    out = result(problem, x, n_iter=n_iter, signal_converged=ok, status=status, message=message,
+                 history={"objective": history})
+    return dataclasses.replace(out, gap=gap.astype(dtype).reshape(problem.batch_shape))
