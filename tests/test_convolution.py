@@ -370,3 +370,24 @@ def test_plugin_is_an_entry_point_and_builds_dictionaries(rng):
         pc.dictionary("convolution", signal_shape=8)
     with pytest.raises(pc.InvalidParameterError, match="filter_shape"):
         pc.dictionary("convolution", n_filters=2, filter_shape=(2, 2), signal_shape=8)
+
+
+# ----------------------------------------------------------------------------- tutorial
+def test_tutorial_runs_in_fast_mode(tmp_path):
+    pytest.importorskip("skimage")
+    pytest.importorskip("matplotlib")
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "plot_convolutional_image.py"
+    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path), "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "PSNR of the reconstructed image" in proc.stdout and "stripe norm 1," in proc.stdout
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["convolutional_1d.png", "convolutional_convergence.png", "convolutional_filters.png",
+                    "convolutional_image.png"], pngs

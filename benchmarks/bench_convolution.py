@@ -1,0 +1,224 @@
+"""Convolutional basis pursuit: proxcore's FISTA against SPORCO's ADMM ConvBPDN, one process.
+
+Same data, same objective, same dictionary::
+
+    F(x) = ½‖Σ_k d_k ⊛ x_k − s‖² + λ Σ_k ‖x_k‖₁
+
+on the high-pass part of scikit-image's ``camera`` (resized to ``size × size``,
+scaled to [0, 1]) with ``K`` random unit-norm filters. Both libraries place the
+filters at the origin and convolve circularly, so the objectives are the same
+function (checked: SPORCO's reconstruction equals ``pc.Convolution @ x``).
+
+Protocol (DESIGN §4: ratios and time-to-accuracy, never one absolute time):
+
+1. SPORCO ``admm.cbpdn.ConvBPDN`` runs ``--iters`` iterations (``RelStopTol=0``
+   so it does not stop early); its time is construction + solve. Its result is
+   scored with proxcore's objective at both ADMM variables, ``X`` (returned by
+   ``getcoef``) and the sparse ``Y``; the target is the lower of the two.
+2. proxcore ``pc.solve(..., method="fista", target=F_sporco)`` from zero; its
+   time is construction + solve. Both in float64; proxcore also in float32,
+   and with ``workers=-1`` (SPORCO's pyfftw uses every core by default).
+3. Each run is repeated ``--repeats`` times; medians are reported, and the
+   ratio SPORCO time / proxcore time.
+4. Time-to-accuracy: a long proxcore run gives ``F*`` (its lowest value); the
+   first time each proxcore run's history reaches relative sub-optimality
+   1e-3 and 1e-6, and SPORCO's sub-optimality after its iterations.
+
+Run::
+
+    /work/venv/bin/python benchmarks/bench_convolution.py            # 256×256, K=32, λ=0.05
+    /work/venv/bin/python benchmarks/bench_convolution.py --fast     # a 64×64 smoke run
+
+Results go to ``benchmarks/results/convolution.md`` (a Markdown table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+def highpass_camera(size):
+    """scikit-image's camera, ``size × size`` in [0, 1], minus a Tikhonov low-pass (gradient penalty 5)."""
+    from skimage import data, transform
+
+    img = transform.resize(data.camera().astype(np.float64) / 255.0, (size, size), anti_aliasing=True)
+    pad = 16
+    padded = np.pad(img, pad, mode="symmetric")
+    n1, n2 = padded.shape
+    w1 = 2 - 2 * np.cos(2 * np.pi * np.fft.fftfreq(n1))
+    w2 = 2 - 2 * np.cos(2 * np.pi * np.fft.rfftfreq(n2))
+    low = np.fft.irfft2(np.fft.rfft2(padded) / (1 + 5.0 * (w1[:, None] + w2[None, :])), s=padded.shape)
+    return img - low[pad:-pad, pad:-pad]
+
+
+def random_filters(n_filters, width, seed=0):
+    """``(K, width, width)`` i.i.d. normal filters, each scaled to unit norm."""
+    rng = np.random.default_rng(seed)
+    h = rng.standard_normal((n_filters, width, width))
+    return h / np.sqrt((h**2).sum(axis=(1, 2), keepdims=True))
+
+
+def run_sporco(filters, s, lam, iters):
+    from sporco.admm import cbpdn
+
+    D = np.ascontiguousarray(np.moveaxis(filters, 0, -1))  # SPORCO: (8, 8, K)
+    opt = cbpdn.ConvBPDN.Options({"Verbose": False, "MaxMainIter": iters, "RelStopTol": 0.0})
+    start = time.perf_counter()
+    b = cbpdn.ConvBPDN(D, s, lam, opt)
+    b.solve()
+    elapsed = time.perf_counter() - start
+    X = np.moveaxis(np.asarray(b.getcoef()).reshape(s.shape + (-1,)), -1, 0)
+    Y = np.moveaxis(np.asarray(b.Y).reshape(s.shape + (-1,)), -1, 0)
+    recon = np.asarray(b.reconstruct()).reshape(s.shape)
+    return elapsed, X, Y, recon, b.k
+
+
+def run_proxcore(filters, s, lam, *, target, dtype, workers, max_iter):
+    import proxcore as pc
+
+    start = time.perf_counter()
+    D = pc.Convolution(filters.astype(dtype), s.shape, workers=workers)
+    problem = pc.chain(s.astype(dtype), [(D, pc.L1(lam))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pc.solve(problem, method="fista", target=target, max_iter=max_iter, tol=0.0)
+    elapsed = time.perf_counter() - start
+    return elapsed, res
+
+
+def objective(filters, s, lam, x):
+    """F(x) in float64 with proxcore's operator (an independent evaluation of each result)."""
+    import proxcore as pc
+
+    D = pc.Convolution(filters, s.shape)
+    x = np.asarray(x, dtype=np.float64)
+    r = D @ x - s
+    return 0.5 * float(np.vdot(r, r)) + lam * float(np.abs(x).sum())
+
+
+def first_time(res, level):
+    """Seconds (from the solver's own clock) until the history first reaches ``level``; None if never."""
+    obj, times = res.history["objective"], res.history["time"]
+    hit = np.flatnonzero(obj <= level)
+    return float(times[hit[0]]) if hit.size else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--filters", type=int, default=32)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--lam", type=float, default=0.05)
+    parser.add_argument("--iters", type=int, default=100, help="SPORCO iterations")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--optimum-iters", type=int, default=3000, help="FISTA iterations for F*")
+    parser.add_argument("--fast", action="store_true", help="64×64, 8 filters, one repeat")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "convolution.md"))
+    args = parser.parse_args(argv)
+    if args.fast:
+        args.size, args.filters, args.repeats, args.optimum_iters = 64, 8, 1, 800
+
+    import proxcore as pc
+    import scipy
+    import sporco
+
+    s = highpass_camera(args.size)
+    filters = random_filters(args.filters, args.width)
+    lam = args.lam
+
+    # 1. SPORCO, repeated
+    sporco_runs = [run_sporco(filters, s, lam, args.iters) for _ in range(args.repeats)]
+    t_sporco = statistics.median(r[0] for r in sporco_runs)
+    _, X, Y, recon, k_sporco = sporco_runs[-1]
+    D = pc.Convolution(filters, s.shape)
+    same_operator = float(np.abs(recon - D @ X).max() / max(np.abs(recon).max(), 1e-300))
+    assert same_operator < 1e-8, f"SPORCO and proxcore disagree on D x: {same_operator:.3g}"
+    F_X, F_Y = objective(filters, s, lam, X), objective(filters, s, lam, Y)
+    target = min(F_X, F_Y)
+
+    # 2. proxcore to the same objective
+    configs = [("float64, workers=1", np.float64, None), ("float64, workers=-1", np.float64, -1),
+               ("float32, workers=1", np.float32, None)]
+    rows = []
+    for label, dtype, workers in configs:
+        # float32 computes its objective in float32: aim a few ulps lower, then score in float64
+        tgt = target if dtype == np.float64 else target * (1 - 20 * np.finfo(np.float32).eps)
+        runs = [run_proxcore(filters, s, lam, target=tgt, dtype=dtype, workers=workers, max_iter=20000)
+                for _ in range(args.repeats)]
+        t = statistics.median(r[0] for r in runs)
+        res = runs[-1][1]
+        rows.append((label, t, res, objective(filters, s, lam, res.x), runs))
+
+    # 3. F* from a long run, then time-to-accuracy
+    _, long_res = run_proxcore(filters, s, lam, target=None, dtype=np.float64, workers=None,
+                               max_iter=args.optimum_iters)
+    F_star = min(float(long_res.history["objective"].min()), target)
+    acc = {}
+    for label, dtype, workers in configs:
+        levels = {}
+        for rel in (1e-3, 1e-6):
+            if dtype == np.float32 and rel < 1e-5:
+                levels[rel] = "n/a (float32)"
+                continue
+            ts = []
+            for _ in range(args.repeats):
+                t_build = time.perf_counter()
+                _, r = run_proxcore(filters, s, lam, target=F_star * (1 + rel), dtype=dtype, workers=workers,
+                                    max_iter=args.optimum_iters)
+                ts.append(first_time(r, F_star * (1 + rel)))
+            levels[rel] = None if any(t is None for t in ts) else statistics.median(ts)
+        acc[label] = levels
+
+    # 4. report
+    lines = []
+    lines.append(f"# Convolutional BP: proxcore FISTA vs SPORCO ConvBPDN ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n")
+    lines.append(
+        f"Objective ½‖Σ d_k ⊛ x_k − s‖² + λΣ‖x_k‖₁, s = high-pass camera {args.size}×{args.size}, "
+        f"{args.filters} random unit-norm {args.width}×{args.width} filters, λ = {lam}; circular boundaries "
+        f"(max |D x|_SPORCO − (D x)_proxcore| / max |D x| = {same_operator:.1e}). "
+        f"Medians of {args.repeats} run(s), one process. Command: "
+        f"`python benchmarks/bench_convolution.py{' --fast' if args.fast else ''}`.\n"
+    )
+    lines.append(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, scipy {scipy.__version__}, sporco {sporco.__version__}, "
+        f"proxcore {pc.__version__}.\n"
+    )
+    lines.append(
+        f"SPORCO, {k_sporco} ADMM iterations: **{t_sporco:.2f} s** ({1e3 * t_sporco / k_sporco:.1f} ms/iteration); "
+        f"F(X) = {F_X:.8g}, F(Y) = {F_Y:.8g}; target = {target:.8g} "
+        f"(relative sub-optimality {(target - F_star) / F_star:.2e} against F* = {F_star:.10g}).\n"
+    )
+    lines.append("| proxcore FISTA | time to SPORCO's objective (s) | iterations | ms/iteration | F reached (float64) "
+                 "| SPORCO time / proxcore time | time to 1e-3 (s) | time to 1e-6 (s) |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for label, t, res, F, _ in rows:
+        reached = F <= target * (1 + 1e-12)
+        lv = acc[label]
+        fmt = lambda v: v if isinstance(v, str) else ("not reached" if v is None else f"{v:.2f}")  # noqa: E731
+        lines.append(
+            f"| {label} | {t:.2f}{'' if reached else ' (target not reached)'} | {res.n_iter} "
+            f"| {1e3 * res.history['time'][-1] / max(res.n_iter, 1):.1f} | {F:.8g} | **{t_sporco / t:.2f}×** "
+            f"| {fmt(lv[1e-3])} | {fmt(lv[1e-6])} |"
+        )
+    lines.append("")
+    text = "\n".join(lines)
+    print(text)
+    if not args.fast:
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as fh:
+            fh.write(text)
+        print(f"written to {args.out}", file=sys.stderr)
+    return text
+
+
+if __name__ == "__main__":
+    main()
