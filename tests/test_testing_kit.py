@@ -326,6 +326,21 @@ def test_brute_force_catches_a_heuristic_projection_unless_it_is_declared():
     check_prox(reg, steps=(1.0,), dtype="float64", shape=(6,), exact=False)
 
 
+class UpcastingL1(pc.L1):
+    def prox(self, v, step):
+        return super().prox(np.asarray(v, dtype=np.float64), step)
+
+
+class DeclaredFloat64L1(UpcastingL1):
+    dtype = np.dtype(np.float64)
+
+
+def test_check_prox_catches_float32_upcast_unless_declared():
+    with pytest.raises(AssertionError, match="turned float32 input into float64"):
+        check_prox(UpcastingL1(0.3), trials=2)
+    check_prox(DeclaredFloat64L1(0.3), trials=2)
+
+
 def test_check_prox_does_not_modify_the_regularizer():
     lam = np.array([0.1, 0.2, 0.3])
     reg = pc.L1(lam)

@@ -410,7 +410,8 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
       ``(v − p)/step ∈ ∂g(p)``) at several ``u``, and firm
       non-expansiveness ``‖p₁ − p₂‖² ≤ ⟨p₁ − p₂, v₁ − v₂⟩``;
     - ``g(p)`` is finite (the prox lands in the domain), the output has
-      ``v``'s shape and dtype (float32 stays float32), the prox of a batch is
+      ``v``'s shape and dtype (float32 stays float32, unless the regularizer
+      declares a wider ``dtype`` attribute, as operators may), the prox of a batch is
       the prox of each signal (also for Fortran-ordered and strided
       batches), two calls agree, and ``v`` is not modified.
 
@@ -502,9 +503,12 @@ def _prox_checked(reg, v, step, head, ctx):
     p = np.asarray(p)
     if p.shape != v.shape:
         raise AssertionError(f"{head}: prox returned shape {p.shape} for input of shape {v.shape} ({ctx}).")
-    if p.dtype != v.dtype:
+    declared = getattr(reg, "dtype", None)
+    expected = np.result_type(v.dtype, declared) if declared is not None else v.dtype
+    if p.dtype != expected:
         raise AssertionError(
-            f"{head}: prox turned {v.dtype} input into {p.dtype} ({ctx}); float32 in, float32 out."
+            f"{head}: prox turned {v.dtype} input into {p.dtype} ({ctx}); float32 in, float32 out "
+            f"(expected {expected}: {'the regularizer declares dtype ' + str(declared) if declared is not None else 'the regularizer declares no dtype'})."
         )
     if not np.all(np.isfinite(p)):
         raise AssertionError(f"{head}: prox returned non-finite values for finite input ({ctx}).\n  v = {v!r}")

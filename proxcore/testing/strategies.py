@@ -208,7 +208,8 @@ def dictionaries(draw, dtype=None, n=(3, 12), m=(3, 24), max_coherence=0.999):
 
 @st.composite
 def regularizers(draw, shape=(6,), convex=None):
-    """``Zero``, ``L1`` (scalar or per-atom weights, optionally non-negative), ``L0`` or ``L0Ball``.
+    """``Zero``, ``L1`` (scalar or per-atom weights, optionally non-negative), ``L0``, ``L0Ball``,
+    ``AnalysisL1`` (1-D signals) and ``L0Inf`` (codes ``(K, *spatial)``, i.e. 2-D or 3-D ``shape``).
 
     ``convex=True``/``False`` restricts to the convex/non-convex ones.
     """
@@ -224,6 +225,16 @@ def regularizers(draw, shape=(6,), convex=None):
         st.builds(pc.L0, weights),
         st.integers(1, size).map(lambda s: pc.L0Ball(s, signal_shape=tuple(shape))),
     ]
+    if hasattr(pc, "AnalysisL1"):
+        rows = st.integers(1, 2 * size)
+        omega = rows.flatmap(lambda p: arrays((p,) + tuple(shape), np.float64, 3.0))
+        convex_ones.append(st.builds(lambda om, lam: pc.AnalysisL1(om.reshape(om.shape[0], -1), lam), omega, lam)
+                           if len(shape) == 1 else st.nothing())
+    if hasattr(pc, "L0Inf") and len(shape) in (2, 3):
+        # codes (K, *spatial) of a convolutional model: stripes of 2f − 1 positions
+        nonconvex.append(st.builds(
+            lambda s, f: pc.L0Inf(s, filter_shape=tuple(min(f, n) for n in shape[1:]), signal_shape=tuple(shape)),
+            st.integers(1, size), st.integers(1, 3)))
     pool = convex_ones if convex is True else nonconvex if convex is False else convex_ones + nonconvex
     return draw(st.one_of(pool))
 
