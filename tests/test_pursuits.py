@@ -406,3 +406,46 @@ def test_cd_warm_start_and_bad_input():
     with pytest.warns(pc.ConvergenceWarning, match="sweeps"):
         short = pc.solve(problem, method="cd", tol=0.0, max_iter=2)
     assert not short.converged and short.n_iter == 2
+
+
+# ------------------------------------------------------------------ LARS homotopy (lars)
+from sklearn.linear_model import LassoLars  # noqa: E402
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lars_is_exact_and_agrees_with_scikit_learn(seed, nonneg):
+    D, Y = lasso_instance(seed)
+    lam, n = 0.1, D.shape[0]
+    problem = pc.chain(Y, [(D, pc.L1(lam, nonneg=nonneg))])
+    res = pc.solve(problem, method="lars")
+    assert res.converged and len(res.history["objective"]) == res.n_iter
+    gap = lasso_duality_gap(D, Y, res.x, lam, nonneg=nonneg)
+    assert np.all(gap <= 1e-11 * (Y * Y).sum(axis=0))  # the exact solution, up to rounding
+    sk = LassoLars(alpha=lam / n, fit_intercept=False, positive=nonneg).fit(D, Y)
+    np.testing.assert_allclose(res.x, sk.coef_.T, atol=1e-9)
+    cd = pc.solve(problem, method="cd", tol=1e-14, max_iter=20_000)
+    np.testing.assert_allclose(res.x, cd.x, atol=1e-6)
+    assert np.isclose(res.history["objective"][-1], res.objective, rtol=1e-10)
+
+
+def test_lars_python_twin_weights_and_edge_cases():
+    D, Y = lasso_instance(5, N=4)
+    weights = np.linspace(0.05, 0.3, D.shape[1])
+    problem = pc.chain(Y, [(D, pc.L1(weights))])
+    a = pc.solve(problem, method="lars")
+    b = pc.solve(problem, method="lars", jit=False)
+    np.testing.assert_allclose(a.x, b.x, rtol=1e-12, atol=1e-14)
+    assert np.all(a.gap <= 1e-11 * (Y * Y).sum(axis=0))
+    lam = float(np.max(lam_max(D, Y)))
+    zero = pc.solve(pc.chain(Y, [(D, pc.L1(lam))]), method="lars")
+    assert np.all(zero.x == 0) and zero.n_iter == 0 and zero.converged
+    f32 = pc.solve(pc.chain(Y.astype(np.float32), [(D.astype(np.float32), pc.L1(0.1))]), method="lars")
+    ref = pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method="lars")
+    assert f32.x.dtype == np.float32 and np.isclose(f32.objective, ref.objective, rtol=1e-5)
+    with pytest.raises(pc.InvalidParameterError, match="positive.*'cd'"):
+        pc.solve(pc.chain(Y, [(D, pc.L1(np.r_[0.0, weights[1:]]))]), method="lars")
+    with pytest.raises(pc.InvalidParameterError, match="pc.L1"):
+        pc.solve(pc.chain(Y, [(D, pc.L0Ball(2))]), method="lars")
+    with pytest.warns(pc.ConvergenceWarning):
+        assert not pc.solve(problem, method="lars", max_iter=1).converged

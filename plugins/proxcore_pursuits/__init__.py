@@ -1,7 +1,7 @@
 """proxcore's built-in pursuits, as a plugin.
 
 ``thresholding``, ``layered-thresholding``, ``layered-bp``, ``omp``,
-``iht`` and ``cd``; declared in proxcore's ``pyproject.toml`` under
+``iht``, ``cd`` and ``lars``; declared in proxcore's ``pyproject.toml`` under
 ``[project.entry-points.proxcore]`` and loaded through the entry points
 exactly as a third-party plugin is. Importing this package compiles
 nothing: the numba kernels compile on first use.
@@ -14,13 +14,13 @@ True
 from proxcore.plugins import hookimpl
 
 from .iht import iht
-from .lasso import cd
+from .lasso import cd, lars
 from .layered import layered_bp, layered_thresholding, thresholding
 from .omp import omp
 
 PROXCORE_PLUGIN_API = (1, 0)
 
-__all__ = ["thresholding", "layered_thresholding", "layered_bp", "omp", "iht", "cd"]
+__all__ = ["thresholding", "layered_thresholding", "layered_bp", "omp", "iht", "cd", "lars"]
 
 
 @hookimpl
@@ -32,4 +32,5 @@ def proxcore_pursuits():
         "omp": omp,
         "iht": iht,
         "cd": cd,
+        "lars": lars,
     }
