@@ -335,3 +335,12 @@ def test_every_hook_and_name_is_documented(clean_env):
     for var in ("PROXCORE_DISABLE_PLUGIN_AUTOLOAD", "PROXCORE_DISABLE_PLUGINS", "PROXCORE_STRICT_PLUGINS",
                 "PROXCORE_PLUGIN_API"):
         assert var in doc
+
+
+def test_the_plugin_tutorial_runs():
+    script = ROOT / "tutorials" / "write_your_own_plugin.py"
+    env = {k: v for k, v in os.environ.items() if k != "PROXCORE_DISABLE_PLUGIN_AUTOLOAD"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "found through the entry points: dictionary 'haar' from plugin 'haar' (haar-plugin 1.0)" in out.stdout
+    assert "haar-plugin 1.0" in out.stdout.split("5.")[1] and "6. model.toml" in out.stdout
