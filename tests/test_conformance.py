@@ -100,3 +100,21 @@ def test_norm_is_an_upper_bound_at_extreme_magnitudes(scale):
     A = scale * np.array([[1.0, 0.0], [0.0, 1.0]])
     assert pc.Matrix(A).norm() >= scale
     assert np.isfinite(pc.Matrix(A).norm())
+
+
+def test_strategies_shrink_to_small_readable_cases():
+    from hypothesis import find
+
+    quick = settings(database=None, max_examples=50)
+    op = find(pst.operators(), lambda op: op.in_shape[0] >= 3, settings=quick)
+    assert isinstance(op, pc.Matrix) and op.out_shape == (1,) and op.in_shape == (3,)
+    assert not np.any(op.array.toarray() if op.is_sparse else op.array)  # the smallest: a 1×3 zero matrix
+    assert repr(find(pst.regularizers(), lambda r: True, settings=quick)) == "Zero()"
+
+
+def test_drawing_a_regularizer_compiles_the_kernels_first():
+    # the numba compilation happens while drawing, never inside a timed example
+    from hypothesis import find
+
+    find(pst.regularizers(), lambda r: True, settings=settings(database=None, max_examples=5))
+    assert pst._WARM
