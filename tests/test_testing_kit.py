@@ -341,6 +341,21 @@ def test_check_prox_catches_float32_upcast_unless_declared():
     check_prox(DeclaredFloat64L1(0.3), trials=2)
 
 
+def soft(v, t):
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0)
+
+
+def test_closed_forms_and_moreau():
+    # RELIABILITY R2 and R4: ℓ1 is soft thresholding; its conjugate's prox is a clip to [−λ, λ]
+    check_prox(pc.L1(0.3), closed_form=lambda v, t: soft(v, 0.3 * t),
+               conjugate=lambda w, sigma: np.clip(w, -0.3, 0.3))
+    check_prox(pc.L0(0.5), closed_form=lambda v, t: np.where(np.abs(v) > np.sqrt(2 * t * 0.5), v, 0))
+    with pytest.raises(AssertionError, match="differs from its closed form"):
+        check_prox(pc.L1(0.3), closed_form=lambda v, t: soft(v, 0.6 * t))
+    with pytest.raises(AssertionError, match="Moreau's decomposition"):
+        check_prox(pc.L1(0.3), conjugate=lambda w, sigma: np.clip(w, -0.6, 0.6))
+
+
 def test_check_prox_does_not_modify_the_regularizer():
     lam = np.array([0.1, 0.2, 0.3])
     reg = pc.L1(lam)

@@ -391,7 +391,7 @@ def _draw(rng, shape, dtype, center):
 
 
 def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("float64", "float32"),
-               convex=None, prox_tol=None, exact=None, seed=0):
+               convex=None, prox_tol=None, exact=None, closed_form=None, conjugate=None, seed=0):
     """Check that ``reg.prox(v, step)`` is the argmin of ``step·g(u) + ½‖u − v‖²``.
 
     With ``Φ(u) = step·g(u) + ½‖u − v‖²``, ``g = reg.value`` and
@@ -450,6 +450,15 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
         False``: the brute force over supports is skipped, and the prox must
         still be locally optimal (no coordinate-wise change, scaling or small
         move improves ``Φ``).
+    closed_form : callable, optional
+        ``closed_form(v, step)``, the formula the prox should equal; checked
+        entry by entry within ``4·spacing(max(|v|, |p|))`` (a few ulps). Ties
+        (``|v_i|`` exactly at a hard threshold) are not drawn.
+    conjugate : callable, optional
+        ``conjugate(w, sigma)``, an independent prox of ``σ·g*``; checks
+        Moreau's decomposition ``v = prox_{tg}(v) + t·prox_{g*/t}(v/t)``
+        within a few ulps. Only meaningful when it is not itself derived
+        from ``prox`` by Moreau (then it is a tautology).
     seed : int, default 0
 
     Raises
@@ -490,12 +499,38 @@ def check_prox(reg, *, shape=None, steps=(0.3, 1.0, 2.5), trials=20, dtype=("flo
             v = _frozen(_draw(rng, sig, dt, _typical_scale(reg, step)))
             p = _prox_checked(reg, v, step, head, ctx)
             _check_argmin(reg, v, p, step, rng, convex, head, ctx, prox_tol, exact)
+            if closed_form is not None or conjugate is not None:
+                _check_formulas(v, p, step, closed_form, conjugate, head, ctx)
             if convex:
                 _check_subgradient(reg, v, p, step, rng, head, ctx, prox_tol)
                 pairs.append((step, v, p))
         if convex:
             _check_firm(reg, pairs, rng, head, dt, seed, prox_tol)
         _check_batch(reg, sig, dt, rng, steps[0], head, seed, prox_tol)
+
+
+def _check_formulas(v, p, step, closed_form, conjugate, head, ctx):
+    ulps = 4 * np.spacing(np.maximum(np.abs(v), np.abs(p)).astype(v.dtype)).astype(np.float64)
+    if closed_form is not None:
+        q = np.asarray(closed_form(v, step), dtype=np.float64)
+        bad = np.abs(q - p) > ulps
+        if np.any(bad):
+            i = tuple(int(j) for j in np.argwhere(bad)[0])
+            raise AssertionError(
+                f"{head}: the prox differs from its closed form at entry {i}: prox = {p[i]!r}, closed form = "
+                f"{q[i]!r}, v = {v[i]!r} ({int(bad.sum())} of {bad.size} entries beyond 4 ulps; {ctx})."
+            )
+    if conjugate is not None:
+        dual = np.asarray(conjugate(v / v.dtype.type(step), 1.0 / step), dtype=np.float64)
+        recon = p.astype(np.float64) + step * dual
+        bad = np.abs(recon - v) > ulps + 4 * np.spacing(np.abs(v).astype(v.dtype)).astype(np.float64)
+        if np.any(bad):
+            i = tuple(int(j) for j in np.argwhere(bad)[0])
+            raise AssertionError(
+                f"{head}: Moreau's decomposition v = prox_(tg)(v) + t·prox_(g*/t)(v/t) fails at entry {i}: "
+                f"v = {v[i]!r}, prox = {p[i]!r}, t·prox of the conjugate = {step * dual[i]!r} "
+                f"(sum {recon[i]!r}; {ctx})."
+            )
 
 
 def _prox_checked(reg, v, step, head, ctx):
