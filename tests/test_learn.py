@@ -73,6 +73,27 @@ def test_lista_gradients_match_finite_differences(variant, seed, n0, m, K, n):
     assert max(mismatch.values()) < 1e-4, mismatch
 
 
+@pytest.mark.parametrize("method", nets.METHODS)
+@settings(max_examples=8)
+@given(seed=st.integers(0, 2**32 - 1), image=st.tuples(st.integers(3, 5), st.integers(2, 4)),
+       kernel=st.tuples(st.integers(1, 3), st.integers(1, 2)), channels=st.integers(1, 2),
+       filters=st.tuples(st.integers(1, 3), st.integers(1, 2)), K=st.integers(1, 3), n=st.integers(1, 3))
+def test_convolutional_gradients_match_finite_differences(method, seed, image, kernel, channels, filters, K, n):
+    """Filter gradients are circular correlations: checked, with every other parameter, against differences."""
+    rng = np.random.default_rng(seed)
+    K = 1 if method == "layered-thresholding" else K
+    P = nets.ml_init((channels,) + filters, 3, rng, np.float64, kernel, image)
+    for k in P:
+        if k.startswith("b") or k == "c":
+            P[k] = 0.1 * rng.standard_normal(P[k].shape)
+    Y, labels = rng.standard_normal((channels * image[0] * image[1], n)), rng.integers(0, 3, n)
+    _, grads = nets.ml_loss_grad(P, Y, labels, method, K, signal_shape=image)
+    assert set(grads) == set(P)
+    mismatch = fd_mismatch(
+        lambda Q: nets.ml_loss_grad(Q, Y, labels, method, K, need_grad=False, signal_shape=image)[0], grads, P, rng)
+    assert max(mismatch.values()) < 1e-4, mismatch
+
+
 def test_finite_difference_check_detects_a_wrong_prox_jacobian(monkeypatch):
     """The check above can fail: a soft-threshold VJP without its mask is caught."""
     rng = np.random.default_rng(3)
@@ -182,6 +203,54 @@ def test_classifier_transform_is_the_unrolled_network(nonneg_chain):
         warnings.simplefilter("ignore", pc.ConvergenceWarning)
         res = pc.solve(problem, method="ml-fista", step=list(mu), max_iter=4, tol=0, restart=False)
     np.testing.assert_allclose(clf.transform(Y.T), res.x.T, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["ml-ista", "ml-fista"])
+def test_unrolled_convolutional_ml_ista_equals_engine(method):
+    """Convolutional layers (pc.Convolution, multichannel): the network is the engine's iterations."""
+    rng = np.random.default_rng(4)
+    image = (6, 5)
+    F1, F2 = np.abs(rng.standard_normal((3, 1, 3, 2))), np.abs(rng.standard_normal((2, 3, 2, 2)))
+    D1, D2 = pc.Convolution(F1, image), pc.Convolution(F2, image)
+    Y = np.abs(rng.standard_normal((1,) + image + (4,)))
+    lam = (0.3, 0.2)
+    mu = (0.9 / D1.norm() ** 2, 1.2 / D2.norm() ** 2)
+    tau = np.cumprod(mu)
+    problem = pc.chain(Y, [(D1, pc.L1(lam[0], nonneg=True)), (D2, pc.L1(lam[1], nonneg=True))])
+    options = {"restart": False} if method == "ml-fista" else {}
+    t = Tape()
+    V = {"D1": F1, "D2": F2, "mu1": np.asarray(mu[0]), "mu2": np.asarray(mu[1]), "b1": np.full(3, -tau[0] * lam[0]),
+         "b2": np.full(2, -tau[1] * lam[1])}
+    for K in (1, 4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pc.ConvergenceWarning)
+            res = pc.solve(problem, method=method, step=list(mu), max_iter=K, tol=0, **options)
+        out = nets.ml_forward(t, {k: t.const(np.asarray(v)) for k, v in V.items()}, t.const(Y), method, K, image)
+        assert out.value.shape == res.x.shape and np.count_nonzero(out.value) > 0
+        np.testing.assert_allclose(out.value, res.x, rtol=1e-9, atol=1e-12)
+
+
+def test_convolutional_classifier(toy):
+    X, y = toy  # 6 features: one-channel 3×2 images, or 2-channel 3×1
+    clf = UnrolledClassifier((4, 3), method="ml-fista", n_unroll=3, kernel_size=2, image_shape=(3, 2),
+                             max_epochs=2, random_state=0).fit(X, y)
+    expected = 1 * 4 * 2 * 2 + 4 + 1 + 4 * 3 * 2 * 2 + 3 + 1 + (3 * 6 + 1) * 3
+    assert clf.n_parameters_ == expected
+    ff = UnrolledClassifier((4, 3), method="layered-thresholding", kernel_size=2, image_shape=(3, 2), max_epochs=2,
+                            random_state=0).fit(X, y)
+    assert ff.n_parameters_ == expected
+    assert clf.transform(X).shape == (len(X), 3 * 6)
+    assert clf.predict(X).shape == (len(X),)
+    two_channels = UnrolledClassifier((2,), kernel_size=(1,), image_shape=(3,), max_epochs=1, random_state=0)
+    assert two_channels.fit(X, y).params_["D1"].shape == (2, 2, 1)
+    with pytest.raises(InvalidParameterError, match="'image_shape'"):
+        UnrolledClassifier((4,), kernel_size=2, max_epochs=1).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'kernel_size'"):
+        UnrolledClassifier((4,), kernel_size=4, image_shape=(3, 2), max_epochs=1).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="multiple of image_shape"):
+        UnrolledClassifier((4,), kernel_size=2, image_shape=(2, 2), max_epochs=1).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'image_shape'"):
+        UnrolledClassifier((4,), image_shape=(3, 2), max_epochs=1).fit(X, y)
 
 
 # --- LISTA --------------------------------------------------------------------------------------------------

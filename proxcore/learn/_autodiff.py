@@ -15,14 +15,30 @@ Only the operations an unrolled proximal-gradient network needs exist:
   and ``−Σ sign(u)·1[|u| > θ]`` for ``θ``);
 - losses: mean squared error and softmax cross-entropy.
 
-Signals are columns (``(n, N)``), as in ``Y = DΓ``.
+- circular convolutions (:class:`proxcore.Convolution`, filters ``(K, C, *fshape)``):
+  the VJP of ``D x`` is ``Dᵀ G`` for the codes and, for the filters, the
+  circular correlation ``Σ_batch G_c ⋆ x_k`` cropped to the filter's support
+  (``Σ_batch y_c ⋆ G_k`` for ``Dᵀ y``), computed with FFTs.
+
+Signals are columns (``(n, N)``), as in ``Y = DΓ``; convolutional codes are
+``(K, *signal_shape, N)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft as sfft
 
 __all__ = ["Tape", "Var"]
+
+
+def _rows(b, like):
+    """A per-row (per-atom, per-filter) vector shaped to broadcast over ``like``'s other axes."""
+    return b.reshape(b.shape + (1,) * (like.ndim - b.ndim))
+
+
+def _row_sums(g):
+    return g.sum(axis=tuple(range(1, g.ndim)))
 
 
 class Var:
@@ -126,13 +142,44 @@ class Tape:
             if X.needs_grad:
                 X._acc(g)
             if b.needs_grad:
-                b._acc(g.sum(axis=1))
-        return self._node(X.value + b.value[:, None], (X, b), back)
+                b._acc(_row_sums(g))
+        return self._node(X.value + _rows(b.value, X.value), (X, b), back)
+
+    def reshape(self, X, shape):
+        def back(g):
+            X._acc(g.reshape(X.value.shape))
+        return self._node(X.value.reshape(shape), (X,), back)
+
+    def conv(self, F, X, signal_shape, adjoint=False):
+        """``D x`` (or ``Dᵀ x``) with ``D = pc.Convolution(F, signal_shape)``, ``F`` of shape ``(K, C, *fshape)``."""
+        from ..convolution import Convolution
+
+        op = Convolution(F.value, signal_shape)
+        out = op.adjoint(X.value) if adjoint else op.apply(X.value)
+        d = len(signal_shape)
+        axes = tuple(range(1, 1 + d))
+        fshape = F.value.shape[2:]
+
+        def back(g):
+            if X.needs_grad:
+                X._acc(op.apply(g) if adjoint else op.adjoint(g))
+            if F.needs_grad:
+                Xh = sfft.rfftn(X.value, axes=axes)
+                Gh = sfft.rfftn(g, axes=axes)
+                batch = "".join("npqr"[: X.value.ndim - 1 - d])
+                sp = "stuv"[:d]
+                if adjoint:  # out_k[t] = Σ_c Σ_m F_kc[m] x_c[t + m]:  dF_kc[m] = Σ_t G_k[t] x_c[t + m]
+                    full = np.einsum(f"k{sp}{batch},c{sp}{batch}->kc{sp}", np.conj(Gh), Xh)
+                else:  # out_c[t] = Σ_k Σ_m F_kc[m] x_k[t − m]:  dF_kc[m] = Σ_t G_c[t] x_k[t − m]
+                    full = np.einsum(f"c{sp}{batch},k{sp}{batch}->kc{sp}", Gh, np.conj(Xh))
+                full = sfft.irfftn(full, s=signal_shape, axes=tuple(range(2, 2 + d)))
+                F._acc(full[(slice(None), slice(None)) + tuple(slice(0, f) for f in fshape)])
+        return self._node(np.asarray(out, dtype=X.value.dtype), (F, X), back)
 
     # proxes ----------------------------------------------------------------
     def relu_bias(self, U, b):
         """``ReLU(U + b)``, the non-negative ℓ1 prox with threshold ``−b``."""
-        v = U.value + b.value[:, None]
+        v = U.value + _rows(b.value, U.value)
         mask = v > 0
 
         def back(g):
@@ -140,13 +187,13 @@ class Tape:
             if U.needs_grad:
                 U._acc(gm)
             if b.needs_grad:
-                b._acc(gm.sum(axis=1))
+                b._acc(_row_sums(gm))
         return self._node(np.where(mask, v, 0).astype(v.dtype, copy=False), (U, b), back)
 
     def soft(self, U, theta):
         """Soft thresholding ``sign(U)·max(|U| − θ, 0)`` with per-row thresholds ``θ``."""
         u = U.value
-        th = theta.value[:, None]
+        th = _rows(theta.value, u)
         mask = np.abs(u) > th
         sign = np.sign(u)
 
@@ -155,7 +202,7 @@ class Tape:
             if U.needs_grad:
                 U._acc(gm)
             if theta.needs_grad:
-                theta._acc(-(gm * sign).sum(axis=1))
+                theta._acc(-_row_sums(gm * sign))
         return self._node(np.where(mask, u - sign * th, 0).astype(u.dtype, copy=False), (U, theta), back)
 
     # losses ----------------------------------------------------------------

@@ -199,7 +199,9 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
     - ``"layered-bp"``: each layer in turn runs ``K`` ISTA iterations
       ``γ_i ← ReLU(γ_i − μ_i D_iᵀ(D_iγ_i − γ_{i−1}) + b_i)`` from zero.
 
-    All methods have the same parameters, so ``n_parameters_`` is the same
+    ML-FISTA's first momentum is zero, so with ``n_unroll = 2`` it coincides
+    with ML-ISTA; they differ from ``n_unroll = 3`` on. All methods have the
+    same parameters, so ``n_parameters_`` is the same
     for every method and every ``n_unroll`` at given layer sizes. The loss is
     the mean cross-entropy; gradients are exact (reverse mode through the
     iterations); training is mini-batch Adam with early stopping on a
@@ -221,6 +223,14 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
     n_unroll : int, optional
         ``K``, the number of iterations: default 1 for
         ``"layered-thresholding"`` (the only value it takes), 3 otherwise.
+    kernel_size : int or tuple of int, optional
+        Convolutional layers: ``D_i`` is a :class:`proxcore.Convolution` with
+        ``m_i`` filters of this size on ``m_{i−1}`` channels (circular, the
+        codes have the image's size), learned filters (their gradients are
+        circular correlations). Default: dense layers.
+    image_shape : tuple of int, optional
+        With ``kernel_size``: the shape of one image; the rows of ``X`` are
+        flattened ``(channels, *image_shape)`` images.
     learning_rate, batch_size, max_epochs, validation_fraction, n_iter_no_change, tol
         Adam's step; mini-batch size; at most ``max_epochs`` passes; the held-out
         fraction for early stopping (0: monitor the training loss); stop after
@@ -239,7 +249,9 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
     history_ : dict
         ``train_loss``, ``val_loss``, ``val_score`` (accuracy) per epoch, ``best_epoch``.
     n_parameters_ : int
-        ``Σ_i (m_{i−1}m_i + m_i + 1) + (m_L + 1)·n_classes``.
+        ``Σ_i (m_{i−1}m_i + m_i + 1) + (m_L + 1)·n_classes`` for dense layers
+        (``m_{i−1}m_i`` becomes ``m_{i−1}m_i·prod(kernel)`` and the head
+        ``(m_L·prod(image_shape) + 1)·n_classes`` for convolutional ones).
     n_features_in_ : int
 
     Examples
@@ -253,12 +265,14 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
     ((3,), 96)
     """
 
-    def __init__(self, layer_sizes, method="ml-ista", n_unroll=None, *, learning_rate=1e-2, batch_size=64,
-                 max_epochs=100, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,
-                 verbose=False):
+    def __init__(self, layer_sizes, method="ml-ista", n_unroll=None, *, kernel_size=None, image_shape=None,
+                 learning_rate=1e-2, batch_size=64, max_epochs=100, validation_fraction=0.1, n_iter_no_change=10,
+                 tol=1e-4, random_state=None, verbose=False):
         self.layer_sizes = layer_sizes
         self.method = method
         self.n_unroll = n_unroll
+        self.kernel_size = kernel_size
+        self.image_shape = image_shape
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -299,11 +313,57 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
                 )
         return tuple(int(s) for s in sizes), K
 
+    def _geometry(self, n_features):
+        """``(m_0, kernel_shape, image_shape)``: dense layers give ``(n_features, None, None)``."""
+        owner = "UnrolledClassifier"
+        if self.kernel_size is None:
+            if self.image_shape is not None:
+                raise InvalidParameterError(
+                    f"The 'image_shape' parameter of {owner} is used by convolutional layers only; "
+                    "pass kernel_size too, or leave image_shape=None."
+                )
+            return n_features, None, None
+
+        def positive_ints(value, name):
+            value = (value,) if isinstance(value, numbers.Integral) else value
+            try:
+                value = tuple(value)
+            except TypeError:
+                value = ()
+            if not value or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                                    for v in value):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {owner} must be a positive int or a tuple of positive ints; "
+                    f"got {getattr(self, name)!r}."
+                )
+            return tuple(int(v) for v in value)
+
+        if self.image_shape is None:
+            raise InvalidParameterError(
+                f"The 'image_shape' parameter of {owner} is required with kernel_size (e.g. (8, 8) for digits)."
+            )
+        image = positive_ints(self.image_shape, "image_shape")
+        kernel = positive_ints(self.kernel_size, "kernel_size")
+        if len(kernel) == 1:
+            kernel = kernel * len(image)
+        if len(kernel) != len(image) or any(k > n for k, n in zip(kernel, image)):
+            raise InvalidParameterError(
+                f"The 'kernel_size' parameter of {owner} must have one size per image axis, each at most the "
+                f"image's; got kernel_size={self.kernel_size!r} for image_shape={image}."
+            )
+        if n_features % math.prod(image):
+            raise InvalidParameterError(
+                f"Input X of {owner} has {n_features} features, not a multiple of image_shape {image} "
+                f"(rows must be flattened (channels, *image_shape) images)."
+            )
+        return n_features // math.prod(image), kernel, image
+
     def init_params(self, n_features, n_classes, dtype=np.float64):
         """The parameters before training (the same draw for every method at a given ``random_state``)."""
         sizes, _ = self._validate()
+        m0, kernel, image = self._geometry(n_features)
         rng = check_random_state(self.random_state, "UnrolledClassifier")
-        return nets.ml_init((n_features,) + sizes, n_classes, rng, np.dtype(dtype))
+        return nets.ml_init((m0,) + sizes, n_classes, rng, np.dtype(dtype), kernel, image)
 
     def fit(self, X, y):
         """Train on ``X`` (``(n_samples, n_features)``, rows are samples) and labels ``y``."""
@@ -323,20 +383,22 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
         if classes.size < 2:
             raise InvalidParameterError(f"Input y of {owner} needs at least 2 classes; got {classes.size}.")
         dtype = X.dtype
-        P = nets.ml_init((X.shape[1],) + sizes, classes.size, rng, dtype)
+        m0, kernel, image = self._geometry(X.shape[1])
+        P = nets.ml_init((m0,) + sizes, classes.size, rng, dtype, kernel, image)
         method = self.method
 
         def loss_grad(P, Xb, Tb, need_grad=True):
-            return nets.ml_loss_grad(P, Xb, Tb, method, K, need_grad=need_grad)
+            return nets.ml_loss_grad(P, Xb, Tb, method, K, need_grad=need_grad, signal_shape=image)
 
         def evaluate(P, Xb, Tb):
-            return float(np.mean(nets.ml_logits(P, Xb, method, K).argmax(axis=0) == Tb))
+            return float(np.mean(nets.ml_logits(P, Xb, method, K, image).argmax(axis=0) == Tb))
 
         self.params_, self.history_ = train(P, loss_grad, np.ascontiguousarray(X.T), labels, rng=rng,
                                             options=options, desc=f"{method} (K={K})", evaluate=evaluate)
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
         self.n_unroll_ = K
+        self._image_shape = image
         self.n_parameters_ = int(sum(v.size for v in self.params_.values()))
         return self
 
@@ -345,7 +407,8 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
         self._check_fitted()
         X = check_X(X, "X", "UnrolledClassifier", n_features=self.n_features_in_)
         P = {k: v.astype(X.dtype) for k, v in self.params_.items()}
-        return np.ascontiguousarray(nets.ml_logits(P, np.ascontiguousarray(X.T), self.method, self.n_unroll_).T)
+        logits = nets.ml_logits(P, np.ascontiguousarray(X.T), self.method, self.n_unroll_, self._image_shape)
+        return np.ascontiguousarray(logits.T)
 
     def predict_proba(self, X):
         """Softmax of the logits, shape ``(n_samples, n_classes)``."""
@@ -363,12 +426,17 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
     def transform(self, X):
-        """The deepest codes ``γ_L`` of the rows of ``X``: shape ``(n_samples, m_L)``."""
+        """The deepest codes ``γ_L`` of the rows of ``X``: shape ``(n_samples, m_L)`` (``m_L·prod(image_shape)``
+        for convolutional layers, flattened from ``(m_L, *image_shape)``)."""
         from ._autodiff import Tape
 
         self._check_fitted()
         X = check_X(X, "X", "UnrolledClassifier", n_features=self.n_features_in_)
         t = Tape()
         V = {k: t.const(v.astype(X.dtype)) for k, v in self.params_.items() if k not in ("W", "c")}
-        return np.ascontiguousarray(
-            nets.ml_forward(t, V, t.const(np.ascontiguousarray(X.T)), self.method, self.n_unroll_).value.T)
+        Y = np.ascontiguousarray(X.T)
+        image = self._image_shape
+        if image is not None:
+            Y = Y.reshape((-1,) + image + (Y.shape[-1],))
+        codes = nets.ml_forward(t, V, t.const(Y), self.method, self.n_unroll_, image).value
+        return np.ascontiguousarray(codes.reshape(-1, codes.shape[-1]).T)

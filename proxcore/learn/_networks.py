@@ -57,32 +57,62 @@ def fista_momentum(K):
 
 
 # multi-layer networks --------------------------------------------------------------------------------
-def ml_init(sizes, n_classes, rng, dtype):
-    """Unit-norm random atoms, ``μ_i = 1/‖D_i‖²`` (stable iterations), zero biases, a Glorot head."""
+def ml_init(sizes, n_classes, rng, dtype, kernel_shape=None, signal_shape=None):
+    """Unit-norm random atoms (or filters), ``μ_i = 1/‖D_i‖²`` (stable iterations), zero biases, a Glorot head.
+
+    Dense: ``D_i`` of shape ``(m_{i−1}, m_i)``. Convolutional (``kernel_shape``):
+    ``D_i`` filters of shape ``(m_i, m_{i−1}, *kernel_shape)``, ``m_0`` the input channels.
+    """
+    from ..convolution import Convolution
+
     P = {}
     for i in range(1, len(sizes)):
-        D = rng.standard_normal((sizes[i - 1], sizes[i]))
-        D /= np.linalg.norm(D, axis=0)
+        if kernel_shape is None:
+            D = rng.standard_normal((sizes[i - 1], sizes[i]))
+            D /= np.linalg.norm(D, axis=0)
+            norm = np.linalg.norm(D, 2)
+        else:
+            D = rng.standard_normal((sizes[i], sizes[i - 1]) + tuple(kernel_shape))
+            D /= np.linalg.norm(D.reshape(sizes[i], -1), axis=1).reshape((-1,) + (1,) * (D.ndim - 1))
+            norm = Convolution(D, signal_shape).norm()
         P[f"D{i}"] = D.astype(dtype)
-        P[f"mu{i}"] = np.asarray(1.0 / np.linalg.norm(D, 2) ** 2, dtype=dtype)
+        P[f"mu{i}"] = np.asarray(1.0 / norm ** 2, dtype=dtype)
         P[f"b{i}"] = np.zeros(sizes[i], dtype=dtype)
     if n_classes:
-        P["W"] = (rng.standard_normal((n_classes, sizes[-1])) * math.sqrt(2.0 / (n_classes + sizes[-1]))).astype(dtype)
+        features = sizes[-1] * (1 if signal_shape is None else math.prod(signal_shape))
+        P["W"] = (rng.standard_normal((n_classes, features)) * math.sqrt(2.0 / (n_classes + features))).astype(dtype)
         P["c"] = np.zeros(n_classes, dtype=dtype)
     return P
 
 
-def ml_forward(t, V, Y, method, K):
-    """The deepest code ``γ_L`` after ``K`` unrolled iterations of ``method`` (``V``: name -> Var)."""
+def ml_forward(t, V, Y, method, K, signal_shape=None):
+    """The deepest code ``γ_L`` after ``K`` unrolled iterations of ``method`` (``V``: name -> Var).
+
+    Dense layers (``D_i`` matrices, ``Y`` of shape ``(n, N)``) or, with
+    ``signal_shape``, convolutional ones (``D_i`` filters ``(m_i, m_{i−1}, *fshape)``
+    of a :class:`proxcore.Convolution`, ``Y`` of shape ``(C, *signal_shape, N)``).
+    """
     L = sum(1 for k in V if k.startswith("D"))
-    D = [None] + [V[f"D{i}"] for i in range(1, L + 1)]
+    Dv = [None] + [V[f"D{i}"] for i in range(1, L + 1)]
     mu = [None] + [V[f"mu{i}"] for i in range(1, L + 1)]
     b = [None] + [V[f"b{i}"] for i in range(1, L + 1)]
+    if signal_shape is None:
+        def apply(i, x):
+            return t.matmul(Dv[i], x)
+
+        def adjoint(i, x):
+            return t.matmul_t(Dv[i], x)
+    else:
+        def apply(i, x):
+            return t.conv(Dv[i], x, signal_shape)
+
+        def adjoint(i, x):
+            return t.conv(Dv[i], x, signal_shape, adjoint=True)
 
     def first_pass():  # the iteration from γ_L = 0 is the layered thresholding
         prev = Y
         for i in range(1, L + 1):
-            prev = t.relu_bias(t.scale(mu[i], t.matmul_t(D[i], prev)), b[i])
+            prev = t.relu_bias(t.scale(mu[i], adjoint(i, prev)), b[i])
         return prev
 
     if method == "layered-thresholding" or K == 1 and method in ("ml-ista", "ml-fista"):
@@ -90,10 +120,10 @@ def ml_forward(t, V, Y, method, K):
     if method == "layered-bp":
         prev = Y
         for i in range(1, L + 1):
-            g = t.relu_bias(t.scale(mu[i], t.matmul_t(D[i], prev)), b[i])
+            g = t.relu_bias(t.scale(mu[i], adjoint(i, prev)), b[i])
             for _ in range(K - 1):
-                r = t.sub(t.matmul(D[i], g), prev)
-                g = t.relu_bias(t.sub(g, t.scale(mu[i], t.matmul_t(D[i], r))), b[i])
+                r = t.sub(apply(i, g), prev)
+                g = t.relu_bias(t.sub(g, t.scale(mu[i], adjoint(i, r))), b[i])
             prev = g
         return prev
     rho = fista_momentum(K) if method == "ml-fista" else [0.0] * K
@@ -105,11 +135,11 @@ def ml_forward(t, V, Y, method, K):
         hats = [None] * (L + 1)
         hats[L] = z
         for i in range(L, 0, -1):
-            hats[i - 1] = t.matmul(D[i], hats[i])
+            hats[i - 1] = apply(i, hats[i])
         prev = Y
         for i in range(1, L + 1):
             r = t.sub(hats[i - 1], prev)
-            prev = t.relu_bias(t.sub(hats[i], t.scale(mu[i], t.matmul_t(D[i], r))), b[i])
+            prev = t.relu_bias(t.sub(hats[i], t.scale(mu[i], adjoint(i, r))), b[i])
         x_old, x = x, prev
         z = x
     return x
@@ -119,20 +149,26 @@ def _vars(t, P, need_grad):
     return {k: (t.param(v) if need_grad else t.const(v)) for k, v in P.items()}
 
 
-def ml_logits(P, Y, method, K):
+def _head(t, V, Y, method, K, signal_shape):
+    if signal_shape is not None:  # samples as columns (n, N) -> images (C, *signal_shape, N)
+        Y = t.reshape(Y, (-1,) + tuple(signal_shape) + (Y.value.shape[-1],))
+    x = ml_forward(t, {k: v for k, v in V.items() if k not in ("W", "c")}, Y, method, K, signal_shape)
+    if signal_shape is not None:
+        x = t.reshape(x, (-1, x.value.shape[-1]))
+    return t.add_bias(t.matmul(V["W"], x), V["c"])
+
+
+def ml_logits(P, Y, method, K, signal_shape=None):
     """Logits ``W γ_L + c`` (no tape kept)."""
     t = Tape()
-    V = _vars(t, P, False)
-    x = ml_forward(t, {k: v for k, v in V.items() if k not in ("W", "c")}, t.const(Y), method, K)
-    return (t.add_bias(t.matmul(V["W"], x), V["c"])).value
+    return _head(t, _vars(t, P, False), t.const(Y), method, K, signal_shape).value
 
 
-def ml_loss_grad(P, Y, labels, method, K, need_grad=True):
+def ml_loss_grad(P, Y, labels, method, K, need_grad=True, signal_shape=None):
     """Mean cross-entropy of the linear head on ``γ_L`` and its gradient for every parameter."""
     t = Tape()
     V = _vars(t, P, need_grad)
-    x = ml_forward(t, {k: v for k, v in V.items() if k not in ("W", "c")}, t.const(Y), method, K)
-    loss = t.cross_entropy(t.add_bias(t.matmul(V["W"], x), V["c"]), labels)
+    loss = t.cross_entropy(_head(t, V, t.const(Y), method, K, signal_shape), labels)
     if not need_grad:
         return float(loss.value), None
     t.backward(loss)
