@@ -343,11 +343,13 @@ class PluginManager:
 
     def _check_hooks(self, plugin, where):
         """Misspelt hooks (pluggy's ``check_pending``) and hook-named functions without the marker."""
+        hooks = [h for h, _ in KINDS.values()]
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            hooks = [h for h, _ in KINDS.values()]
-            bad = str(exc).split("unknown hook")[-1].strip().strip("'").split("'")[0]
+            unknown = [name for name, caller in vars(self.pm.hook).items()
+                       if not caller.has_spec() and any(i.plugin is plugin for i in caller.get_hookimpls())]
+            bad = unknown[0] if unknown else "?"
             raise PluginError(f"{where} implements an unknown hook {bad!r}.{_close_matches(bad, hooks)} "
                               f"The hooks are: {', '.join(hooks)}.") from exc
         implemented = {impl.function.__name__ for hook, _ in KINDS.values()
@@ -356,7 +358,6 @@ class PluginManager:
             if attr.startswith("proxcore_") and attr not in implemented:
                 value = getattr(plugin, attr, None)
                 if inspect.isroutine(value):
-                    hooks = [h for h, _ in KINDS.values()]
                     if attr in hooks:
                         raise PluginError(f"{where} defines {attr}() without the @pc.hookimpl marker.")
                     raise PluginError(f"{where} defines {attr}(), which is not a proxcore hook."

@@ -344,3 +344,19 @@ def test_the_plugin_tutorial_runs():
     assert out.returncode == 0, out.stderr
     assert "found through the entry points: dictionary 'haar' from plugin 'haar' (haar-plugin 1.0)" in out.stdout
     assert "haar-plugin 1.0" in out.stdout.split("5.")[1] and "6. model.toml" in out.stdout
+
+
+def test_two_distributions_with_one_entry_point_name(clean_env, tmp_path):
+    # pluggy would silently skip the second; proxcore warns naming both distributions
+    for dist, module in (("first-plug", "first_plug_mod"), ("second-plug", "second_plug_mod")):
+        fakes.make_distribution(tmp_path / dist, dist, "1.0", {"same": module}, {module: f"""
+            import proxcore as pc
+
+            @pc.hookimpl
+            def proxcore_dictionaries():
+                return {{"{dist}-eye": lambda n=2: pc.Identity(n)}}
+        """})
+        clean_env.syspath_prepend(str(tmp_path / dist))
+    with pytest.warns(ProxcorePluginWarning, match="'same' is claimed by two entry points.*first-plug 1.0.*second-plug 1.0"):
+        m = pc.plugins.make_manager().load()
+    assert "first-plug-eye" in m.names("dictionaries") and "second-plug-eye" not in m.names("dictionaries")
