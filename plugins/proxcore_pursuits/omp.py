@@ -32,7 +32,9 @@ def omp(problem, *, tol=None, jit=True):
         per signal (capped at ``min(n, m)``). With ``pc.Zero()`` as the
         regularizer, ``tol`` must be given and alone stops the pursuit.
     tol : float, optional
-        Also stop a signal once its residual norm ``‖y − Dx‖ ≤ tol``.
+        Also stop a signal once its residual norm ``‖y − Dx‖ ≤ tol``
+        (scikit-learn's ``orthogonal_mp_gram(tol=...)`` bounds the squared
+        norm: its ``tol`` is this ``tol**2``).
     jit : bool, default True
         Use the numba kernel (compiled on first call, cached on disk);
         ``False`` uses its NumPy twin (same steps and results).
