@@ -550,8 +550,12 @@ def load(*, autoload=None, strict=None) -> PluginManager:
 
 
 def get_manager() -> PluginManager:
-    """The default manager, behind ``pc.dictionary``, ``pc.pursuit`` and ``pc.solve``."""
-    return _default if _default is not None else load()
+    """The default manager, behind ``pc.dictionary``, ``pc.pursuit`` and ``pc.solve``; loaded on first use."""
+    if _default is None:
+        return load()
+    if not _default.loaded:  # e.g. an empty manager made the default with use(): fill it before use
+        _default.load()
+    return _default
 
 
 @contextlib.contextmanager

@@ -360,3 +360,38 @@ def test_two_distributions_with_one_entry_point_name(clean_env, tmp_path):
     with pytest.warns(ProxcorePluginWarning, match="'same' is claimed by two entry points.*first-plug 1.0.*second-plug 1.0"):
         m = pc.plugins.make_manager().load()
     assert "first-plug-eye" in m.names("dictionaries") and "second-plug-eye" not in m.names("dictionaries")
+
+
+def test_cli_reports_plugins_that_did_not_load(clean_env, tmp_path, capsys):
+    fakes.make_distribution(tmp_path, "broken-cli", "3.0", {"broken-cli": "broken_cli_mod"},
+                            {"broken_cli_mod": "raise ImportError('no such thing')\n"})
+    clean_env.syspath_prepend(str(tmp_path))
+    clean_env.setenv("PROXCORE_DISABLE_PLUGINS", "convolution")
+    with pytest.warns(ProxcorePluginWarning):
+        m = pc.plugins.make_manager().load()
+    from proxcore import cli
+
+    with pc.plugins.use(m):
+        assert cli.main(["plugins"]) == 0
+    out = capsys.readouterr().out.split("not loaded")[1]
+    assert "broken-cli (broken-cli 3.0): failed" in out and "no such thing" in out
+    assert "convolution (proxcore" in out and "blocked" in out
+
+
+def test_strict_environment_variable(clean_env, tmp_path):
+    fakes.make_distribution(tmp_path, "broken-strict", "1.0", {"broken-strict": "broken_strict_mod"},
+                            {"broken_strict_mod": "raise ImportError('strictly broken')\n"})
+    clean_env.syspath_prepend(str(tmp_path))
+    clean_env.setenv("PROXCORE_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="plugin 'broken-strict' \\(broken-strict 1.0\\) failed to import.*strictly"):
+        pc.plugins.make_manager().load()
+
+
+def test_runtime_register_on_the_default_registry_loads_it_first():
+    fresh = pc.plugins.PluginManager()  # not loaded: register must load the essentials and entry points first
+    with pc.plugins.use(fresh):
+        pc.plugins.register(fakes.Good(), name="good")
+        assert "omp" in pc.plugins.names("pursuits") or os.environ.get("PROXCORE_DISABLE_PLUGIN_AUTOLOAD")
+        assert "fista" in pc.plugins.names("pursuits") and "ones" in pc.plugins.names("dictionaries")
+        pc.plugins.unregister("good")
+        assert "ones" not in pc.plugins.names("dictionaries")
