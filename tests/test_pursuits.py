@@ -478,3 +478,31 @@ def test_omp_beyond_the_bound_is_deterministic():
     np.testing.assert_array_equal(first.x != 0, second.x != 0)
     assert np.all(np.isfinite(first.x)) and np.count_nonzero(first.x) <= 8
     np.testing.assert_allclose(SPIKES_HADAMARD @ first.x, y, atol=1e-12)
+
+
+class TwoAxisCodes(pc.LinearOperator):
+    """A dense dictionary whose codes have shape (2, m/2): the pursuits flatten signal and code."""
+
+    def __init__(self, A):
+        self.A = A
+        self.in_shape, self.out_shape = (2, A.shape[1] // 2), (A.shape[0],)
+
+    def apply(self, x):
+        return self.A @ x.reshape((-1,) + x.shape[2:])
+
+    def adjoint(self, y):
+        return (self.A.T @ y).reshape(self.in_shape + y.shape[1:])
+
+
+def test_pursuits_accept_operators_with_multi_axis_codes(rng):
+    A = unit_norm_dictionary(rng, 16, 32)
+    Y = rng.standard_normal((16, 3))
+    op = TwoAxisCodes(A)
+    for method, reg, options in (("omp", pc.L0Ball(3), {}), ("cd", pc.L1(0.1), {"tol": 1e-12}),
+                                 ("lars", pc.L1(0.1), {}), ("iht", pc.L0Ball(3), {"max_iter": 50})):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pc.ConvergenceWarning)
+            flat = pc.solve(pc.chain(Y, [(A, reg)]), method=method, **options)
+            shaped = pc.solve(pc.chain(Y, [(op, reg)]), method=method, **options)
+        assert shaped.x.shape == (2, 16, 3)
+        np.testing.assert_allclose(shaped.x.reshape(32, 3), flat.x, atol=1e-10)

@@ -40,7 +40,7 @@ def as_columns(problem):
 
 
 def dense_matrix(D, dtype):
-    """The dense ``n×m`` matrix of a one-layer operator with 1-D signals (``pc.Matrix`` or any operator)."""
+    """The dense ``n×m`` matrix of an operator over flattened signals and codes (``pc.Matrix`` or any operator)."""
     array = getattr(D, "array", None)
     if array is not None:
         A = array.toarray() if hasattr(array, "toarray") else array

@@ -30,7 +30,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     Parameters
     ----------
     problem : pc.Problem
-        One layer with 1-D atoms, ``pc.chain(y, [(D, pc.L1(lam, nonneg=...))])``;
+        One layer (any operator, formed densely), ``pc.chain(y, [(D, pc.L1(lam, nonneg=...))])``;
         ``lam`` a scalar or per-atom weights.
     max_iter : int, default 1000
         Sweeps at most; stopping there gives ``converged=False`` and a
@@ -60,8 +60,6 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     D, reg = one_layer(problem, "cd")
     if not isinstance(reg, L1):
         raise InvalidParameterError(f"cd solves the Lasso: the regularizer must be a pc.L1; got {reg!r}.")
-    if len(D.in_shape) != 1 or len(D.out_shape) != 1:
-        raise InvalidParameterError(f"cd needs a dictionary with 1-D atoms and signals; got {D!r}.")
     max_iter = check_positive_int(max_iter, "max_iter", "cd")
     tol = check_scalar(tol, "tol", "cd", low=0.0)
     if not isinstance(jit, (bool, np.bool_)):
@@ -76,7 +74,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
         X = np.zeros((N, m), dtype=dtype)
     else:
         x0 = check_array(x0, "x0")
-        expected = (m,) + problem.batch_shape
+        expected = tuple(D.in_shape) + problem.batch_shape
         if x0.shape != expected:
             raise InvalidParameterError(f"The 'x0' parameter of cd must have shape {expected}; got {x0.shape}.")
         if reg.nonneg and (x0 < 0).any():
@@ -87,7 +85,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     yy = np.einsum("ij,ij->j", Y, Y)
     run = kernels.lasso_cd if jit else kernels.lasso_cd_numpy
     sweeps, gap, _, history = run(G, B, yy, lam, reg.nonneg, max_iter, tol, X)
-    x = np.ascontiguousarray(X.T).reshape((m,) + problem.batch_shape)
+    x = np.ascontiguousarray(X.T).reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = gap <= tol * yy
     n_iter = int(sweeps.max()) if N else 0
     worst = float(np.max(gap / np.where(yy > 0, yy, 1))) if N else 0.0
@@ -116,7 +114,7 @@ def lars(problem, *, max_iter=None, jit=True):
     Parameters
     ----------
     problem : pc.Problem
-        One layer with 1-D atoms, ``pc.chain(y, [(D, pc.L1(lam, nonneg=...))])``.
+        One layer (any operator, formed densely), ``pc.chain(y, [(D, pc.L1(lam, nonneg=...))])``.
     max_iter : int, optional
         Steps at most per signal (default ``10·m``); stopping there gives
         ``converged=False`` and a :class:`proxcore.ConvergenceWarning`.
@@ -141,8 +139,6 @@ def lars(problem, *, max_iter=None, jit=True):
     D, reg = one_layer(problem, "lars")
     if not isinstance(reg, L1):
         raise InvalidParameterError(f"lars solves the Lasso: the regularizer must be a pc.L1; got {reg!r}.")
-    if len(D.in_shape) != 1 or len(D.out_shape) != 1:
-        raise InvalidParameterError(f"lars needs a dictionary with 1-D atoms and signals; got {D!r}.")
     if not isinstance(jit, (bool, np.bool_)):
         raise InvalidParameterError(f"The 'jit' parameter of lars must be a bool; got {jit!r}.")
     dtype = problem.dtype
@@ -167,7 +163,7 @@ def lars(problem, *, max_iter=None, jit=True):
     final = 0.5 * np.maximum(yy - 2 * np.einsum("ij,ij->i", U64, B) + np.einsum("ij,ij->i", U64 @ G, U64), 0)
     final += np.abs(U64).sum(axis=1)
     history = kernels._history(steps, final, hist)
-    x = np.ascontiguousarray((U64 / weights).T.astype(dtype)).reshape((m,) + problem.batch_shape)
+    x = np.ascontiguousarray((U64 / weights).T.astype(dtype)).reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = status == 0
     n_iter = int(steps.max()) if N else 0
     if ok.all():

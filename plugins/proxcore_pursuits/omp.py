@@ -31,6 +31,8 @@ def omp(problem, *, tol=None, jit=True):
         One layer, ``pc.chain(y, [(D, pc.L0Ball(s))])``: at most ``s`` atoms
         per signal (capped at ``min(n, m)``). With ``pc.Zero()`` as the
         regularizer, ``tol`` must be given and alone stops the pursuit.
+        Any operator works (a convolution, say); it is formed as a dense
+        matrix over the flattened signal and code.
     tol : float, optional
         Also stop a signal once its residual norm ``‖y − Dx‖ ≤ tol``
         (scikit-learn's ``orthogonal_mp_gram(tol=...)`` bounds the squared
@@ -65,8 +67,6 @@ def omp(problem, *, tol=None, jit=True):
     (array([ 3, 20]), array([ 1., -2.]))
     """
     D, reg = one_layer(problem, "omp")
-    if len(D.in_shape) != 1 or len(D.out_shape) != 1:
-        raise InvalidParameterError(f"omp needs a dictionary with 1-D atoms and signals; got {D!r}.")
     if tol is not None:
         tol = check_scalar(tol, "tol", "omp", low=0.0)
     if not isinstance(jit, (bool, np.bool_)):
@@ -102,7 +102,7 @@ def omp(problem, *, tol=None, jit=True):
     cols = np.broadcast_to(np.arange(N)[:, None], used.shape)[used]
     atoms = idx[used]
     X[atoms, cols] = coef[used] / norms[atoms].astype(dtype)
-    x = X.reshape((m,) + problem.batch_shape)
+    x = X.reshape(tuple(D.in_shape) + problem.batch_shape)
 
     n_iter = int(count.max()) if N else 0
     steps = np.arange(max(n_iter, 1))
