@@ -460,7 +460,11 @@ class PluginManager:
 
     def _build(self, kind, name, params, expected):
         entry = self.entry(kind, name)
-        obj = entry.factory(**params)
+        try:
+            obj = entry.factory(**params)
+        except Exception as exc:  # the type is the factory's (bad parameters stay ValueError/TypeError)
+            exc.add_note(f"raised by {KINDS[kind][1]} {name!r} from {entry.provider}")
+            raise
         if not isinstance(obj, expected):
             raise PluginError(
                 f"{KINDS[kind][1]} {name!r} from {entry.provider} returned {type(obj).__name__}, "

@@ -395,3 +395,10 @@ def test_runtime_register_on_the_default_registry_loads_it_first():
         assert "fista" in pc.plugins.names("pursuits") and "ones" in pc.plugins.names("dictionaries")
         pc.plugins.unregister("good")
         assert "ones" not in pc.plugins.names("dictionaries")
+
+
+def test_factory_errors_keep_their_type_and_name_the_plugin(manager):
+    manager.register(fakes.Good(), name="good")
+    with pytest.raises(TypeError) as err:
+        manager.dictionary("ones", frequency=3)
+    assert "raised by dictionary 'ones' from plugin 'good'" in "".join(getattr(err.value, "__notes__", []))
