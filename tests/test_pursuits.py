@@ -506,3 +506,17 @@ def test_pursuits_accept_operators_with_multi_axis_codes(rng):
             shaped = pc.solve(pc.chain(Y, [(op, reg)]), method=method, **options)
         assert shaped.x.shape == (2, 16, 3)
         np.testing.assert_allclose(shaped.x.reshape(32, 3), flat.x, atol=1e-10)
+
+
+def test_omp_stops_at_whichever_comes_first_of_s_and_tol(rng):
+    D = unit_norm_dictionary(rng, 24, 48)
+    Y = rng.standard_normal((24, 30))
+    tol = 0.7 * np.sqrt(24)
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(5))]), method="omp", tol=tol)
+    nnz = np.count_nonzero(res.x, axis=0)
+    residual = np.linalg.norm(Y - D @ res.x, axis=0)
+    assert np.all(nnz <= 5) and np.all((nnz == 5) | (residual <= tol * (1 + 1e-9)))
+    assert np.any(nnz < 5) and np.any(nnz == 5)  # both stopping rules occur on this instance
+    by_tol = pc.solve(pc.chain(Y, [(D, pc.Zero())]), method="omp", tol=tol)
+    early = nnz < 5
+    np.testing.assert_allclose(res.x[:, early], by_tol.x[:, early], atol=1e-12)
