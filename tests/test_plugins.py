@@ -402,3 +402,29 @@ def test_factory_errors_keep_their_type_and_name_the_plugin(manager):
     with pytest.raises(TypeError) as err:
         manager.dictionary("ones", frequency=3)
     assert "raised by dictionary 'ones' from plugin 'good'" in "".join(getattr(err.value, "__notes__", []))
+
+
+def test_example_package_through_the_solve_command(tmp_path):
+    site = tmp_path / "site"
+    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    fakes.make_distribution(site, meta["name"], meta["version"], meta["entry-points"]["proxcore"], {})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(EXAMPLE), os.environ.get("PYTHONPATH", "")]))
+    env.pop("PROXCORE_DISABLE_PLUGIN_AUTOLOAD", None)
+    codes = np.zeros((8, 3))
+    codes[[1, 6], 0], codes[3, 1], codes[[0, 2], 2] = [1.0, -2.0], 0.5, [3.0, 1.0]
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        import proxcore_example
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    np.save(tmp_path / "Y.npy", proxcore_example.haar(8).array @ codes)
+    spec = tmp_path / "model.toml"
+    spec.write_text('[[layer]]\ndictionary = { name = "example-haar", n = 8 }\n'
+                    'regularizer = { name = "l0-ball", s = 2 }\n\n[solver]\nmethod = "omp"\n')
+    for method, expected in ((None, codes), ("example-zero", np.zeros_like(codes))):
+        out = tmp_path / f"result-{method}.npz"
+        argv = ["solve", str(spec), "--data", str(tmp_path / "Y.npy"), "--out", str(out)]
+        argv += ["--method", method] if method else []
+        run = subprocess.run([sys.executable, "-m", "proxcore.cli", *argv], capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stderr
+        np.testing.assert_allclose(np.load(out)["x"], expected, atol=1e-12)
