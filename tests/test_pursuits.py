@@ -520,3 +520,36 @@ def test_omp_stops_at_whichever_comes_first_of_s_and_tol(rng):
     by_tol = pc.solve(pc.chain(Y, [(D, pc.Zero())]), method="omp", tol=tol)
     early = nnz < 5
     np.testing.assert_allclose(res.x[:, early], by_tol.x[:, early], atol=1e-12)
+
+
+def test_kernels_match_with_numba_jit_disabled(tmp_path, rng):
+    # the kernels' own source run by the interpreter (NUMBA_DISABLE_JIT=1) gives the compiled results and dtypes
+    import os
+    import subprocess
+    import sys
+
+    D = unit_norm_dictionary(rng, 10, 20)
+    Y = rng.standard_normal((10, 4))
+    np.save(tmp_path / "D.npy", D)
+    np.save(tmp_path / "Y.npy", Y)
+    script = f"""
+import numpy as np, proxcore as pc
+D, Y = np.load({str(tmp_path / 'D.npy')!r}), np.load({str(tmp_path / 'Y.npy')!r})
+out = {{}}
+for dt in ("float64", "float32"):
+    for method, reg in (("omp", pc.L0Ball(3)), ("cd", pc.L1(0.1)), ("lars", pc.L1(0.1))):
+        res = pc.solve(pc.chain(Y.astype(dt), [(D.astype(dt), reg)]), method=method)
+        out[method + dt] = res.x
+np.savez({str(tmp_path / 'out.npz')!r}, **out)
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    interpreted = np.load(tmp_path / "out.npz")
+    for dt in ("float64", "float32"):
+        for method, reg in (("omp", pc.L0Ball(3)), ("cd", pc.L1(0.1)), ("lars", pc.L1(0.1))):
+            compiled = pc.solve(pc.chain(Y.astype(dt), [(D.astype(dt), reg)]), method=method).x
+            got = interpreted[method + dt]
+            assert got.dtype == compiled.dtype == np.dtype(dt)
+            np.testing.assert_allclose(got, compiled, rtol=1e-5 if dt == "float32" else 1e-12,
+                                       atol=1e-6 if dt == "float32" else 1e-14)
