@@ -15,6 +15,8 @@ Protocol:
    dictionaries for every method): Adam, early stopping on 15% of the
    training set, the best validation epoch kept. ``n_parameters_`` is
    checked equal across methods.
+   A convolutional table repeats this with ``kernel_size``/``image_shape``
+   (``pc.Convolution`` layers, fewer seeds and epochs: it is slower).
 3. Reported: test accuracy mean ± std over the seeds, the paired difference
    to the feed-forward network on the same split (mean ± std), epochs and
    fit time (relative to the feed-forward network, DESIGN §4).
@@ -26,7 +28,7 @@ Protocol:
 
 Run::
 
-    /work/venv/bin/python benchmarks/bench_unrolled_digits.py            # 5 seeds (about 10 minutes)
+    /work/venv/bin/python benchmarks/bench_unrolled_digits.py            # 5 seeds (about half an hour; --no-conv: 10 minutes)
     /work/venv/bin/python benchmarks/bench_unrolled_digits.py --fast     # a smoke run
 
 Results go to ``benchmarks/results/unrolled_digits.md`` (Markdown tables).
@@ -61,22 +63,28 @@ def mean_std(values, signed=False):
     return f"{statistics.fmean(values):{'+' if signed else ''}.4f} ± {sd:.4f}"
 
 
-def digits_table(args):
+def digits_table(args, conv=False):
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     if args.fast:
         X, y = X[:600], y[:600]
     configs = [("feed-forward", "layered-thresholding", 1)]
-    for K in args.n_unroll:
-        configs += [("ML-ISTA", "ml-ista", K), ("ML-FISTA", "ml-fista", K), ("layered BP", "layered-bp", K)]
+    for K in (args.conv_n_unroll if conv else args.n_unroll):
+        configs += [("ML-ISTA", "ml-ista", K), ("ML-FISTA", "ml-fista", K)]
+        if not conv:
+            configs.append(("layered BP", "layered-bp", K))
+    sizes = args.conv_sizes if conv else args.sizes
+    geometry = dict(kernel_size=args.kernel_size, image_shape=(8, 8)) if conv else {}
+    seeds = args.conv_seeds if conv else args.seeds
     rows = {c: {"acc": [], "epochs": [], "time": [], "params": set()} for c in configs}
-    for seed in range(args.seeds):
+    for seed in range(seeds):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
         for config in configs:
             _, method, K = config
-            clf = UnrolledClassifier(args.sizes, method=method, n_unroll=K, learning_rate=args.learning_rate,
-                                     max_epochs=args.max_epochs, n_iter_no_change=args.patience,
-                                     validation_fraction=0.15, random_state=seed)
+            clf = UnrolledClassifier(sizes, method=method, n_unroll=K, learning_rate=args.learning_rate,
+                                     max_epochs=args.conv_max_epochs if conv else args.max_epochs,
+                                     n_iter_no_change=args.patience, validation_fraction=0.15, random_state=seed,
+                                     **geometry)
             start = time.perf_counter()
             clf.fit(X_tr, y_tr)
             rows[config]["time"].append(time.perf_counter() - start)
@@ -87,9 +95,11 @@ def digits_table(args):
     params = set().union(*(r["params"] for r in rows.values()))
     assert len(params) == 1, f"parameter counts differ: {params}"
     base = rows[configs[0]]
+    kind = (f"Convolutional layers ({', '.join(map(str, sizes))} filters of {args.kernel_size}×{args.kernel_size}, "
+            "circular, on the 8×8 images)" if conv else f"Dense layers {tuple(sizes)}")
     lines = [
-        f"Dense layers {tuple(args.sizes)} on 8×8 digits, {args.seeds} seeds (70/30 splits), "
-        f"{params.pop()} parameters for every network.",
+        f"{kind} on 8×8 digits, {seeds} seed(s) (70/30 splits), {params.pop()} parameters for every network"
+        + (f", at most {args.conv_max_epochs} epochs." if conv else "."),
         "",
         "| network | K | test accuracy (mean ± std) | paired difference to feed-forward | epochs | fit time / feed-forward |",
         "|---|---|---|---|---|---|",
@@ -173,16 +183,25 @@ def main(argv=None):
     parser.add_argument("--lista-seeds", type=int, default=3)
     parser.add_argument("--lista-epochs", type=int, default=150)
     parser.add_argument("--ista-budget", type=int, default=5000)
+    parser.add_argument("--conv-sizes", type=int, nargs="+", default=[8, 8])
+    parser.add_argument("--kernel-size", type=int, default=3)
+    parser.add_argument("--conv-n-unroll", type=int, nargs="+", default=[3])
+    parser.add_argument("--conv-seeds", type=int, default=3)
+    parser.add_argument("--conv-max-epochs", type=int, default=60)
+    parser.add_argument("--no-conv", action="store_true", help="skip the (slow) convolutional table")
     parser.add_argument("--fast", action="store_true", help="a small smoke run")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "unrolled_digits.md")
     args = parser.parse_args(argv)
     if args.fast:
         args.seeds, args.sizes, args.n_unroll, args.max_epochs = 2, [16, 8], [2], 30
         args.lista_seeds, args.ista_budget = 1, 500
+        args.conv_sizes, args.conv_n_unroll, args.conv_seeds, args.conv_max_epochs = [2, 2], [2], 1, 3
     start = time.perf_counter()
     digits = digits_table(args)
+    conv = [] if args.no_conv else ["", "### Convolutional layers", "", *digits_table(args, conv=True)]
     lista = lista_table(args)
-    command = "python benchmarks/bench_unrolled_digits.py" + (" --fast" if args.fast else "")
+    command = "python benchmarks/bench_unrolled_digits.py" + (" --fast" if args.fast else "") + (
+        " --no-conv" if args.no_conv else "")
     text = "\n".join([
         "# Unrolled pursuits on digits, and LISTA",
         "",
@@ -192,6 +211,7 @@ def main(argv=None):
         "## Classification: same parameters, K iterations",
         "",
         *digits,
+        *conv,
         "",
         "## LISTA vs ISTA/FISTA",
         "",

@@ -73,13 +73,20 @@ def test_lista_gradients_match_finite_differences(variant, seed, n0, m, K, n):
     assert max(mismatch.values()) < 1e-4, mismatch
 
 
+@pytest.mark.parametrize("path", ["fft", "dense"])
 @pytest.mark.parametrize("method", nets.METHODS)
-@settings(max_examples=8)
+@settings(max_examples=6)
 @given(seed=st.integers(0, 2**32 - 1), image=st.tuples(st.integers(3, 5), st.integers(2, 4)),
        kernel=st.tuples(st.integers(1, 3), st.integers(1, 2)), channels=st.integers(1, 2),
        filters=st.tuples(st.integers(1, 3), st.integers(1, 2)), K=st.integers(1, 3), n=st.integers(1, 3))
-def test_convolutional_gradients_match_finite_differences(method, seed, image, kernel, channels, filters, K, n):
-    """Filter gradients are circular correlations: checked, with every other parameter, against differences."""
+def test_convolutional_gradients_match_finite_differences(path, method, seed, image, kernel, channels, filters, K, n):
+    """Filter gradients are circular correlations (FFT path) or gathered from the dense matrix's gradient."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nets, "DENSE_CONV_ENTRIES", 0 if path == "fft" else 2**22)
+        check_convolutional_gradients(method, seed, image, kernel, channels, filters, K, n)
+
+
+def check_convolutional_gradients(method, seed, image, kernel, channels, filters, K, n):
     rng = np.random.default_rng(seed)
     K = 1 if method == "layered-thresholding" else K
     P = nets.ml_init((channels,) + filters, 3, rng, np.float64, kernel, image)
@@ -205,9 +212,11 @@ def test_classifier_transform_is_the_unrolled_network(nonneg_chain):
     np.testing.assert_allclose(clf.transform(Y.T), res.x.T, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("path", ["fft", "dense"])
 @pytest.mark.parametrize("method", ["ml-ista", "ml-fista"])
-def test_unrolled_convolutional_ml_ista_equals_engine(method):
+def test_unrolled_convolutional_ml_ista_equals_engine(method, path, monkeypatch):
     """Convolutional layers (pc.Convolution, multichannel): the network is the engine's iterations."""
+    monkeypatch.setattr(nets, "DENSE_CONV_ENTRIES", 0 if path == "fft" else 2**22)
     rng = np.random.default_rng(4)
     image = (6, 5)
     F1, F2 = np.abs(rng.standard_normal((3, 1, 3, 2))), np.abs(rng.standard_normal((2, 3, 2, 2)))

@@ -26,10 +26,33 @@ Signals are columns (``(n, N)``), as in ``Y = DΓ``; convolutional codes are
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 import scipy.fft as sfft
 
 __all__ = ["Tape", "Var"]
+
+
+@functools.lru_cache(maxsize=32)
+def _conv_pattern(fshape, signal_shape):
+    """Index arrays placing the taps of filters ``(K, C, *f)`` in the dense circular-convolution matrix."""
+    K, C, f = fshape[0], fshape[1], fshape[2:]
+    n_pix = math.prod(signal_shape)
+    # out_c[n] = Σ_k Σ_m F[k, c, m] x_k[n − m]: row (c, n), column (k, (n − m) mod N), tap (k, c, m)
+    k, c, *m = np.meshgrid(np.arange(K), np.arange(C), *[np.arange(a) for a in f], indexing="ij")
+    taps = np.arange(K * C * math.prod(f)).reshape(k.shape)
+    n = np.indices(signal_shape).reshape(len(signal_shape), -1)  # (d, n_pix)
+    shifted = [(n[a][None, :] - m[a].reshape(-1, 1)) % signal_shape[a] for a in range(len(signal_shape))]
+    j = np.ravel_multi_index(shifted, signal_shape)  # (taps, n_pix)
+    pix = np.ravel_multi_index(n, signal_shape)[None, :]
+    rows = (c.reshape(-1, 1) * n_pix + pix).ravel()
+    cols = (k.reshape(-1, 1) * n_pix + j).ravel()
+    taps = np.repeat(taps.ravel(), n_pix)
+    for a in (rows, cols, taps):
+        a.setflags(write=False)
+    return rows, cols, taps, (C * n_pix, K * n_pix)
 
 
 def _rows(b, like):
@@ -145,16 +168,40 @@ class Tape:
                 b._acc(_row_sums(g))
         return self._node(X.value + _rows(b.value, X.value), (X, b), back)
 
+    def conv_matrix(self, F, signal_shape):
+        """The dense matrix of ``pc.Convolution(F, signal_shape)`` (rows ``(c, n)``, columns ``(k, j)``).
+
+        For small images a matrix product beats the FFTs; the VJP for the
+        filters gathers the matrix's gradient back onto the filter taps
+        (``dF[k, c, m] = Σ_n G[(c, n), (k, n − m)]``, the same correlation).
+        """
+        rows, cols, taps, shape = _conv_pattern(F.value.shape, tuple(signal_shape))
+        M = np.zeros(shape, dtype=F.value.dtype)
+        M[rows, cols] = F.value.ravel()[taps]
+
+        def back(g):
+            F._acc(np.bincount(taps, weights=g[rows, cols], minlength=F.value.size).reshape(F.value.shape))
+        return self._node(M, (F,), back)
+
+    def repeat_rows(self, b, r):
+        """``b`` with each entry repeated ``r`` times (a per-filter bias over a filter's code map)."""
+        def back(g):
+            b._acc(g.reshape(-1, r).sum(axis=1))
+        return self._node(np.repeat(b.value, r), (b,), back)
+
     def reshape(self, X, shape):
         def back(g):
             X._acc(g.reshape(X.value.shape))
         return self._node(X.value.reshape(shape), (X,), back)
 
-    def conv(self, F, X, signal_shape, adjoint=False):
-        """``D x`` (or ``Dᵀ x``) with ``D = pc.Convolution(F, signal_shape)``, ``F`` of shape ``(K, C, *fshape)``."""
+    def conv(self, F, X, signal_shape, adjoint=False, op=None):
+        """``D x`` (or ``Dᵀ x``) with ``D = pc.Convolution(F, signal_shape)``, ``F`` of shape ``(K, C, *fshape)``.
+
+        ``op``: that operator, if the caller already built it (it holds the filters' FFT).
+        """
         from ..convolution import Convolution
 
-        op = Convolution(F.value, signal_shape)
+        op = Convolution(F.value, signal_shape) if op is None else op
         out = op.adjoint(X.value) if adjoint else op.apply(X.value)
         d = len(signal_shape)
         axes = tuple(range(1, 1 + d))

@@ -42,6 +42,9 @@ from ._autodiff import Tape
 __all__ = ["METHODS", "VARIANTS", "ml_forward", "ml_init", "ml_loss_grad", "lista_forward", "lista_init",
            "lista_loss_grad", "fista_momentum"]
 
+#: Convolutional layers whose dense matrix has at most this many entries run as matrix products.
+DENSE_CONV_ENTRIES = 2**22
+
 METHODS = ("layered-thresholding", "ml-ista", "ml-fista", "layered-bp")
 VARIANTS = ("lista", "coupled", "step")
 
@@ -96,6 +99,17 @@ def ml_forward(t, V, Y, method, K, signal_shape=None):
     Dv = [None] + [V[f"D{i}"] for i in range(1, L + 1)]
     mu = [None] + [V[f"mu{i}"] for i in range(1, L + 1)]
     b = [None] + [V[f"b{i}"] for i in range(1, L + 1)]
+    out_shape = None
+    if signal_shape is not None:
+        n_pix = math.prod(signal_shape)
+        sizes = [Y.value.shape[0]] + [Dv[i].value.shape[0] for i in range(1, L + 1)]
+        if max(a * b for a, b in zip(sizes, sizes[1:])) * n_pix * n_pix <= DENSE_CONV_ENTRIES:
+            # small images: the convolutions as dense matrices (BLAS beats tiny FFTs), codes flattened
+            Dv = [None] + [t.conv_matrix(Dv[i], signal_shape) for i in range(1, L + 1)]
+            b = [None] + [t.repeat_rows(b[i], n_pix) for i in range(1, L + 1)]
+            out_shape = (sizes[-1],) + tuple(signal_shape) + Y.value.shape[len(signal_shape) + 1:]
+            Y = t.reshape(Y, (sizes[0] * n_pix,) + Y.value.shape[len(signal_shape) + 1:])
+            signal_shape = None
     if signal_shape is None:
         def apply(i, x):
             return t.matmul(Dv[i], x)
@@ -103,12 +117,21 @@ def ml_forward(t, V, Y, method, K, signal_shape=None):
         def adjoint(i, x):
             return t.matmul_t(Dv[i], x)
     else:
+        from ..convolution import Convolution
+
+        ops = [None] + [Convolution(Dv[i].value, signal_shape) for i in range(1, L + 1)]  # filters' FFT once
+
         def apply(i, x):
-            return t.conv(Dv[i], x, signal_shape)
+            return t.conv(Dv[i], x, signal_shape, op=ops[i])
 
         def adjoint(i, x):
-            return t.conv(Dv[i], x, signal_shape, adjoint=True)
+            return t.conv(Dv[i], x, signal_shape, adjoint=True, op=ops[i])
 
+    x = _iterate(t, Y, L, apply, adjoint, mu, b, method, K)
+    return x if out_shape is None else t.reshape(x, out_shape)
+
+
+def _iterate(t, Y, L, apply, adjoint, mu, b, method, K):
     def first_pass():  # the iteration from γ_L = 0 is the layered thresholding
         prev = Y
         for i in range(1, L + 1):
