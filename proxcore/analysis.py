@@ -142,4 +142,4 @@ class AnalysisL1(Regularizer):
             dual = half_vv - 0.5 * (u * u).sum(axis=in_axes)
             if np.all(primal - dual <= tol * scale):
                 break
-        return u
+        return u.astype(dtype, copy=False)  # float32 in, float32 out (a float64 Ω upcasts the iterates)

@@ -89,7 +89,10 @@ def test_hypothesis_l0_ista_is_monotone(problem):
 @settings(max_examples=3)
 @given(pst.problems(layers=2, regularizer="l1", n=(4, 8), m=(4, 10), batch=(1, 2)))
 def test_hypothesis_multilayer_near_optimum(problem):
-    check_convergence(problem, "ml-fista", "near-optimum", max_iter=1000, near_rtol=5e-2)
+    # ML-FISTA's fixed points are near the optimum, not at it (the revised paper's claim), and the distance
+    # depends on the steps: hypothesis found an exact fixed point 6.1% above F* at the default steps. 10% still
+    # catches the talk's literal thresholds T_{μ_i λ_i} (a 24% gap on the design's instance).
+    check_convergence(problem, "ml-fista", "near-optimum", max_iter=1000, near_rtol=0.1)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -118,3 +121,30 @@ def test_drawing_a_regularizer_compiles_the_kernels_first():
 
     find(pst.regularizers(), lambda r: True, settings=settings(database=None, max_examples=5))
     assert pst._WARM
+
+
+@pytest.mark.skipif("ml-fista" not in ENGINES or "primal-dual" not in ENGINES,
+                    reason="needs the ml-fista and primal-dual engines")
+def test_multilayer_fixed_points_approach_the_optimum_as_the_step_shrinks():
+    # RELIABILITY M4: "gets close", and closer for a smaller μ₁ (measured over 60 drawn problems: the worst
+    # relative gap 3.5% at the default steps, 1.7% at μ₁/3.3, 0.77% at μ₁/10; medians 0.22%, 0.057%, 0.017%)
+    from proxcore.engines.multilayer import default_steps
+    from proxcore.testing import optimum
+
+    rng = np.random.default_rng(4)
+    D1 = rng.standard_normal((8, 10))
+    D1 /= np.linalg.norm(D1, axis=0)
+    D2 = rng.standard_normal((10, 7))
+    D2 /= np.linalg.norm(D2, axis=0)
+    y = D1 @ D2 @ np.r_[1.5, -1.0, np.zeros(5)] + 0.05 * rng.standard_normal(8)
+    problem = pc.chain(y, [(D1, pc.L1(0.2)), (D2, pc.L1(0.2))])
+    F_star = optimum(problem).objective
+    gaps = []
+    for fraction in (1.0, 0.1):
+        steps = default_steps(problem)
+        steps[0] *= fraction
+        res = pc.solve(problem, method="ml-fista", max_iter=20000, tol=1e-13, step=steps)
+        gaps.append((res.objective - F_star) / F_star)
+    assert gaps[1] <= max(gaps[0] / 2, 1e-6)
+    check_convergence(problem, "ml-fista", "near-optimum", near_rtol=max(2 * gaps[1], 1e-6),
+                      step=[0.1 * default_steps(problem)[0]] + default_steps(problem)[1:], max_iter=20000)
