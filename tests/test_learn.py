@@ -320,6 +320,8 @@ def test_lista_input_validation(lista_problem):
         LISTA(D, 0.1).fit(Y[:, :5])
     with pytest.raises(NotFittedError):
         LISTA(D, 0.1).transform(Y)
+    with pytest.warns(pc.ConvergenceWarning, match="target_max_iter"):
+        LISTA(D, 0.1, target_max_iter=2).lasso_codes(Y)
 
 
 # --- the classifier: parameters, determinism, learning, conventions ---------------------------------------

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import InvalidParameterError, check_array, check_positive_int, check_weights
+from .._validation import ConvergenceWarning, InvalidParameterError, check_array, check_positive_int, check_weights
 from . import _networks as nets
 from ._train import CLASSIFIER_BASES, TRANSFORMER_BASES, EstimatorMixin, check_random_state, check_training_options, check_X, train
 
@@ -129,18 +130,23 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
         return D, lam, K
 
     def lasso_codes(self, Y):
-        """The exact Lasso codes ``x*(y)`` of the rows of ``Y`` (FISTA to ``target_tol``), rows are samples."""
+        """The Lasso codes ``x*(y)`` of the rows of ``Y`` (rows are samples): FISTA in float64 to ``target_tol``.
+
+        Warns (:class:`proxcore.ConvergenceWarning`) when FISTA stops at
+        ``target_max_iter`` before ``target_tol``: the network would learn inexact targets.
+        """
         import proxcore as pc
-        from .._validation import ConvergenceWarning
-        import warnings
 
         D, lam, _ = self._validate()
         Y = check_X(Y, "Y", "LISTA", n_features=D.shape[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            res = pc.solve(pc.chain(np.ascontiguousarray(Y.T), [(D.astype(Y.dtype), pc.L1(lam))]), method="fista",
-                           tol=self.target_tol, max_iter=self.target_max_iter)
-        return np.ascontiguousarray(res.x.T)
+            res = pc.solve(pc.chain(np.ascontiguousarray(Y.T, dtype=np.float64), [(D.astype(np.float64), pc.L1(lam))]),
+                           method="fista", tol=self.target_tol, max_iter=self.target_max_iter)
+        if not res.converged:
+            warnings.warn(f"LISTA: the Lasso targets did not converge ({res.message}); raise target_max_iter "
+                          "or target_tol.", ConvergenceWarning, stacklevel=2)
+        return np.ascontiguousarray(res.x.T, dtype=Y.dtype)
 
     def init_params(self, dtype=np.float64):
         """The parameters before training: ``n_layers`` iterations of ISTA with step ``1/‖D‖²``."""
@@ -165,7 +171,7 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
                                             options=options, desc=f"LISTA ({self.variant}, K={K})")
         self.n_features_in_, self.n_components_ = D.shape
         self.n_parameters_ = int(sum(v.size for v in self.params_.values()))
-        self._D = Dd
+        self._D, self._fitted = Dd, (K, self.variant)
         return self
 
     def transform(self, Y):
@@ -173,10 +179,12 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
         self._check_fitted()
         Y = check_X(Y, "Y", "LISTA", n_features=self.n_features_in_)
         P = {k: v.astype(Y.dtype) for k, v in self.params_.items()}
-        codes = nets.lista_codes(P, np.ascontiguousarray(Y.T), self._D.astype(Y.dtype), self.n_layers, self.variant)
+        K, variant = self._fitted  # as fitted, whatever set_params did since
+        codes = nets.lista_codes(P, np.ascontiguousarray(Y.T), self._D.astype(Y.dtype), K, variant)
         return np.ascontiguousarray(codes.T)
 
     def fit_transform(self, Y, y=None):
+        """``fit(Y).transform(Y)``."""
         return self.fit(Y).transform(Y)
 
 
@@ -398,7 +406,7 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
         self.n_unroll_ = K
-        self._image_shape = image
+        self._image_shape, self._method = image, method
         self.n_parameters_ = int(sum(v.size for v in self.params_.values()))
         return self
 
@@ -407,7 +415,7 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
         self._check_fitted()
         X = check_X(X, "X", "UnrolledClassifier", n_features=self.n_features_in_)
         P = {k: v.astype(X.dtype) for k, v in self.params_.items()}
-        logits = nets.ml_logits(P, np.ascontiguousarray(X.T), self.method, self.n_unroll_, self._image_shape)
+        logits = nets.ml_logits(P, np.ascontiguousarray(X.T), self._method, self.n_unroll_, self._image_shape)
         return np.ascontiguousarray(logits.T)
 
     def predict_proba(self, X):
@@ -438,5 +446,5 @@ class UnrolledClassifier(EstimatorMixin, *CLASSIFIER_BASES):
         image = self._image_shape
         if image is not None:
             Y = Y.reshape((-1,) + image + (Y.shape[-1],))
-        codes = nets.ml_forward(t, V, t.const(Y), self.method, self.n_unroll_, image).value
+        codes = nets.ml_forward(t, V, t.const(Y), self._method, self.n_unroll_, image).value
         return np.ascontiguousarray(codes.reshape(-1, codes.shape[-1]).T)
