@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-iter", type=int, dest="max_iter")
     p.add_argument("--tol", type=float)
     p.add_argument("--out", required=True, help="where to write x, every code and the history (.npz)")
+    p.epilog = "exit status: 0 converged, 1 stopped before converging (results still written), 2 user error"
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=solve)
     p = sub.add_parser("plugins", help="list every registered dictionary, operator, regularizer and pursuit")

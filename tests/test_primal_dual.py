@@ -41,13 +41,14 @@ def relative_gap(value, optimum):
     return (value - optimum) / abs(optimum)
 
 
+@pytest.mark.parametrize("algorithm", ["admm", "condat-vu"])
 @pytest.mark.parametrize("dims, lams", [([20, 30, 40], [0.1, 0.2]), ([12, 18, 24, 30], [0.1, 0.2, 0.3])])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_exact_engine_reaches_cvxpy_optimum(seed, dims, lams):
+def test_exact_engine_reaches_cvxpy_optimum(seed, dims, lams, algorithm):
     Ds, Y = instance(seed, dims)
     optimum, _ = cvxpy_mlbp(Ds, Y, lams)
     problem = pc.chain(Y, [(D, pc.L1(lam)) for D, lam in zip(Ds, lams)])
-    res = pc.solve(problem, method="primal-dual")
+    res = pc.solve(problem, method="primal-dual", algorithm=algorithm)
     assert res.converged, res.message
     assert abs(relative_gap(res.objective, optimum)) <= 1e-6
     assert res.objective == pytest.approx(problem.objective(res.x), rel=1e-12)
@@ -73,6 +74,16 @@ def test_nonnegative_layers_against_cvxpy():
     assert np.count_nonzero(res.x) > 0
     assert abs(relative_gap(res.objective, optimum)) <= 1e-6
     assert all((code >= -1e-8 * np.abs(code).max()).all() for code in res.codes)
+
+
+def test_ill_conditioned_instance_against_cvxpy():
+    """Unnormalized Gaussian layers: cond(D1 D2)² ≈ 500, where a first-order splitting crawls."""
+    rng = np.random.default_rng(0)
+    Ds, Y = [rng.standard_normal((6, 8)), rng.standard_normal((8, 10))], rng.standard_normal((6, 3))
+    optimum, _ = cvxpy_mlbp(Ds, Y, [0.1, 0.05])
+    res = pc.solve(pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.05))]), method="primal-dual")
+    assert res.converged, res.message
+    assert abs(relative_gap(res.objective, optimum)) <= 1e-6
 
 
 def test_one_layer_agrees_with_certified_fista():
@@ -190,7 +201,7 @@ def test_refuses_nonconvex_regularizer_naming_the_node():
 
 @pytest.mark.parametrize("options, word", [({"step": 100.0}, "step"), ({"step": -1.0}, "step"),
                                            ({"x0": np.zeros(3)}, "x0"), ({"balance": 0.0}, "balance"),
-                                           ({"max_iter": 0}, "max_iter")])
+                                           ({"max_iter": 0}, "max_iter"), ({"algorithm": "adm"}, "algorithm")])
 def test_bad_options_name_the_argument(options, word):
     Ds, Y = instance(12, [10, 12, 14])
     problem = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.1))])
