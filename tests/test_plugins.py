@@ -91,6 +91,10 @@ def test_import_is_light():
             "'proxcore_pursuits' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]
+    # loading the registry imports the built-in plugins but compiles nothing: numba waits for the first solve
+    code = "import sys, proxcore as pc; pc.plugins.names(); print('proxcore_pursuits' in sys.modules, 'numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
 
 
 @pytest.mark.parametrize("first", ["proxcore_pursuits", "proxcore_example"])
