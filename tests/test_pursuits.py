@@ -553,3 +553,17 @@ np.savez({str(tmp_path / 'out.npz')!r}, **out)
             assert got.dtype == compiled.dtype == np.dtype(dt)
             np.testing.assert_allclose(got, compiled, rtol=1e-5 if dt == "float32" else 1e-12,
                                        atol=1e-6 if dt == "float32" else 1e-14)
+
+
+def test_iht_does_not_stall_on_a_least_squares_fit_of_a_wrong_support():
+    # at the LS fit on a support, the gradient on that support is 0; a zero normalised step would stall there
+    rng = np.random.default_rng(0)
+    D = unit_norm_dictionary(rng, 20, 40)
+    x = np.zeros(40)
+    x[[3, 7]] = [2.0, -1.5]
+    y = D @ x
+    x0 = np.zeros(40)
+    x0[[10, 20]] = np.linalg.lstsq(D[:, [10, 20]], y, rcond=None)[0]
+    res = pc.solve(pc.chain(y, [(D, pc.L0Ball(2))]), method="iht", x0=x0, tol=1e-12, max_iter=2000)
+    assert res.n_iter > 1 and res.objective < 0.5 * np.sum((y - D @ x0) ** 2)
+    np.testing.assert_array_equal(np.flatnonzero(res.x), [3, 7])

@@ -37,6 +37,13 @@ class _IHT:
         self.D, self.Y, self.s, self.fixed = D, Y, s, step
         self.in_shape, self.batch_shape = tuple(in_shape), batch_shape
         self.project = L0Ball(s)  # 2-D input: one signal per column
+        self._inv_lipschitz = None
+
+    def _inverse_lipschitz(self):
+        if self._inv_lipschitz is None:
+            lipschitz = self.D.norm() ** 2
+            self._inv_lipschitz = 1.0 / lipschitz if lipschitz > 0 else 1.0
+        return self._inv_lipschitz
 
     def _apply(self, x2):
         N = x2.shape[1]
@@ -87,7 +94,10 @@ class _IHT:
         dg = self._apply(gs)
         num = np.einsum("ij,ij->j", gs, gs)
         den = np.einsum("ij,ij->j", dg, dg)
-        mu = np.where(den > 0, num / np.where(den > 0, den, 1), 0).astype(dt)
+        # g_Γ = 0 (x is the least-squares fit on its support) or D g_Γ = 0: fall back to the fixed step 1/L,
+        # so that a better support can still be found (a zero step would stall at a non-fixed point)
+        ok = (num > 0) & (den > 0)
+        mu = np.where(ok, num / np.where(ok, den, 1), self._inverse_lipschitz() if not ok.all() else 0).astype(dt)
         new = self.project.prox(x + mu * g, 1.0)
         new_image = self._apply(new)
         for _ in range(_MAX_SHRINK):
