@@ -295,6 +295,11 @@ def test_example_package_through_spec_loader(clean_env, tmp_path):
     H = np.asarray(problem.layers[0].operator.array)
     coef = H.T @ np.ones(4)
     np.testing.assert_allclose(res.x, np.sign(coef) * np.maximum(np.abs(coef) - 0.1, 0), atol=1e-9)
+    spec.write_text('[[layer]]\ndictionary = { name = "example-haar", n = 4 }\n'
+                    'regularizer = { name = "example-box", bound = 0.5 }\n')
+    with pc.plugins.use(pc.plugins.make_manager().load()):
+        boxed = pc.solve(pc.load_problem(spec, y=np.ones(4)), method="fista", tol=1e-12)
+    np.testing.assert_allclose(boxed.x, np.clip(coef, -0.5, 0.5), atol=1e-9)  # orthonormal H: clip Hᵀy
 
 
 def test_cli_lists_every_name_with_distribution(tmp_path):
