@@ -159,7 +159,7 @@ def test_bounded_specializations():
         np.testing.assert_array_equal(reg.prox(frozen(v), 1.0), ref)
         np.testing.assert_array_equal(reg.prox(np.asfortranarray(v), 1.0), ref)
         np.testing.assert_array_equal(reg.prox(v[..., ::2], 1.0), ref[..., ::2])
-    assert len(sk._project.signatures) <= 2
+    assert len(getattr(sk._project, "signatures", ())) <= 2  # (a plain function under NUMBA_DISABLE_JIT=1)
 
 
 def test_dtype_batch_purity(rng):
