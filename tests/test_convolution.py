@@ -7,6 +7,8 @@ import importlib.metadata
 import numpy as np
 import pytest
 import scipy.signal
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import proxcore as pc
 from proxcore.convolution import ConvolutionGram
@@ -59,7 +61,7 @@ def fft_tol(filters, x, n):
 
 
 # 1-D cases: even, odd, prime lengths, filter longer than signal, length-1 filter and signal
-CASES_1D = [(3, 2, 8), (2, 3, 9), (4, 5, 13), (2, 7, 5), (3, 1, 6), (2, 4, 1), (1, 2, 2), (5, 11, 31)]
+CASES_1D = [(3, 2, 8), (2, 3, 9), (4, 5, 13), (2, 7, 5), (3, 1, 6), (2, 4, 1), (2, 1, 1), (1, 2, 2), (5, 11, 31)]
 
 
 @pytest.mark.parametrize("K,f,N", CASES_1D)
@@ -69,6 +71,44 @@ def test_apply_1d_equals_direct_convolution(rng, K, f, N):
     D = pc.Convolution(h, N)
     assert D.in_shape == (K, N) and D.out_shape == (N,)
     np.testing.assert_allclose(D @ x, direct(h, x, (N,)), rtol=0, atol=fft_tol(h, x, N))
+
+
+def test_very_long_signal(rng):
+    """RELIABILITY T16: a long prime-length signal; np.convolve wrapped as the reference."""
+    N, f = 262_147, 5  # prime
+    h = rng.standard_normal((2, f))
+    x = rng.standard_normal((2, N))
+    ref = np.zeros(N)
+    for k in range(2):
+        full = np.convolve(x[k], h[k])
+        ref += full[:N]
+        ref[: f - 1] += full[N:]
+    D = pc.Convolution(h, N)
+    np.testing.assert_allclose(D @ x, ref, rtol=0, atol=fft_tol(h, x, N))
+    assert D.norm() <= np.abs(h).sum(axis=1) @ np.ones(2) and D.norm() >= np.abs(h.sum(axis=1)).max()
+
+
+@settings(max_examples=40)
+@given(data=st.data())
+def test_hypothesis_dot_test(data):
+    """RELIABILITY A1 with hypothesis: filters of length ≥ 2 and not symmetric (a flipped adjoint passes
+    the dot test exactly for symmetric or length-1 filters)."""
+    K = data.draw(st.integers(1, 3))
+    f = data.draw(st.integers(2, 6))
+    N = data.draw(st.integers(1, 12))
+    elems = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+    h = np.array(data.draw(st.lists(elems, min_size=K * f, max_size=K * f))).reshape(K, f)
+    assume(not np.allclose(h, h[:, ::-1]))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    D = pc.Convolution(h.astype(dtype), N)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((K, N)).astype(dtype)
+    y = rng.standard_normal(N).astype(dtype)
+    Ax, ATy = D @ x, D.T @ y
+    lhs = np.vdot(Ax.astype(np.float64), y.astype(np.float64))
+    rhs = np.vdot(x.astype(np.float64), ATy.astype(np.float64))
+    scale = np.linalg.norm(Ax) * np.linalg.norm(y) + np.linalg.norm(x) * np.linalg.norm(ATy)
+    assert abs(lhs - rhs) <= 50 * np.finfo(dtype).eps * scale
 
 
 @pytest.mark.parametrize("K,fshape,shape", [(3, (2, 3), (6, 7)), (2, (4, 4), (5, 8)), (2, (3, 1), (2, 3)),
