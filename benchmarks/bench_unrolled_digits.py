@@ -28,7 +28,8 @@ Protocol:
 
 Run::
 
-    /work/venv/bin/python benchmarks/bench_unrolled_digits.py            # 5 seeds (about half an hour; --no-conv: 10 minutes)
+    /work/venv/bin/python benchmarks/bench_unrolled_digits.py            # 5 seeds (dense and LISTA: 10 minutes on an idle machine; conv: longer)
+    /work/venv/bin/python benchmarks/bench_unrolled_digits.py --tables conv --out benchmarks/results/unrolled_digits_conv.md
     /work/venv/bin/python benchmarks/bench_unrolled_digits.py --fast     # a smoke run
 
 Results go to ``benchmarks/results/unrolled_digits.md`` (Markdown tables).
@@ -188,7 +189,8 @@ def main(argv=None):
     parser.add_argument("--conv-n-unroll", type=int, nargs="+", default=[3])
     parser.add_argument("--conv-seeds", type=int, default=3)
     parser.add_argument("--conv-max-epochs", type=int, default=60)
-    parser.add_argument("--no-conv", action="store_true", help="skip the (slow) convolutional table")
+    parser.add_argument("--tables", nargs="+", choices=["dense", "conv", "lista"], default=["dense", "conv", "lista"],
+                        help="which tables to produce (the convolutional one is the slowest)")
     parser.add_argument("--fast", action="store_true", help="a small smoke run")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "unrolled_digits.md")
     args = parser.parse_args(argv)
@@ -197,26 +199,24 @@ def main(argv=None):
         args.lista_seeds, args.ista_budget = 1, 500
         args.conv_sizes, args.conv_n_unroll, args.conv_seeds, args.conv_max_epochs = [2, 2], [2], 1, 3
     start = time.perf_counter()
-    digits = digits_table(args)
-    conv = [] if args.no_conv else ["", "### Convolutional layers", "", *digits_table(args, conv=True)]
-    lista = lista_table(args)
+    sections = []
+    if "dense" in args.tables:
+        sections += ["## Classification: same parameters, K iterations", "", *digits_table(args), ""]
+    if "conv" in args.tables:
+        sections += ["## Classification with convolutional layers", "", *digits_table(args, conv=True), ""]
+    if "lista" in args.tables:
+        sections += ["## LISTA vs ISTA/FISTA", "", *lista_table(args), ""]
     command = "python benchmarks/bench_unrolled_digits.py" + (" --fast" if args.fast else "") + (
-        " --no-conv" if args.no_conv else "")
+        "" if set(args.tables) == {"dense", "conv", "lista"} else " --tables " + " ".join(args.tables))
+    if "conv" in args.tables and not args.fast:
+        command += f" --conv-seeds {args.conv_seeds} --conv-max-epochs {args.conv_max_epochs}"
     text = "\n".join([
         "# Unrolled pursuits on digits, and LISTA",
         "",
         f"Produced by `{command}` ({time.perf_counter() - start:.0f} s, {platform.processor() or platform.machine()}, "
         f"NumPy {np.__version__}, one BLAS thread).",
         "",
-        "## Classification: same parameters, K iterations",
-        "",
-        *digits,
-        *conv,
-        "",
-        "## LISTA vs ISTA/FISTA",
-        "",
-        *lista,
-        "",
+        *sections,
     ])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
