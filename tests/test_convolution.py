@@ -431,3 +431,12 @@ def test_tutorial_runs_in_fast_mode(tmp_path):
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ["convolutional_1d.png", "convolutional_convergence.png", "convolutional_filters.png",
                     "convolutional_image.png"], pngs
+
+
+@pytest.mark.parametrize("name", ["proxcore_convolution", "proxcore_convolution.factories"])
+def test_plugin_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
