@@ -28,10 +28,10 @@ dense matrices (``n ≤ ADMM_MAX_SIZE``), the default is therefore ADMM
     x   ← (Σ_d A_dᵀA_d + ρ Σ_j K_jᵀK_j)⁻¹ (Σ_d A_dᵀy_d + ρ Σ_j K_jᵀ(z_j − w_j))
     z_j ← prox_{h_j/ρ}(K_j x + w_j),    w_j ← w_j + K_j x − z_j
 
-whose x-update solves the quadratic part exactly (one Cholesky factor,
-refreshed only while ``ρ`` is balanced in the first iterations), so its
-iteration count hardly depends on conditioning (195 iterations on the same
-instance). The code returned is ``z_0``, which lies in the domain of ``g``.
+whose x-update solves the quadratic part exactly (one Cholesky factor per
+value of ``ρ``; each signal's ``ρ`` is balanced against its residuals in
+the first iterations only), so its iteration count hardly depends on
+conditioning (about 200 iterations on the same instance). The code returned is ``z_0``, which lies in the domain of ``g``.
 """
 
 from __future__ import annotations
@@ -159,19 +159,22 @@ class ADMMState(NamedTuple):
     error: np.ndarray  # max(relative primal residual, relative dual residual), per signal
     z: tuple
     w: tuple  # scaled dual variables
-    rho: float
+    levels: np.ndarray  # per signal: ρ = ρ_0·2^level
 
 
 class _ADMM:
     """ADMM on ``min f(x) + Σ_j h_j(z_j)`` s.t. ``z_j = K_j x`` with dense ``K_j`` and an exact x-update.
 
     ``x ← (AᵀA + ρΣK_jᵀK_j)⁻¹(Aᵀy + ρΣK_jᵀ(z_j − w_j))``,
-    ``z_j ← prox_{h_j/ρ}(K_j x + w_j)``, ``w_j ← w_j + K_j x − z_j``; ``ρ`` is
-    balanced against the residuals (Boyd et al. 2011, §3.4.1) during the first
-    iterations only, so the convergence theory applies from then on.
+    ``z_j ← prox_{h_j/ρ}(K_j x + w_j)``, ``w_j ← w_j + K_j x − z_j``. Each
+    signal has its own ``ρ = ρ_0·2^level``, balanced against its residuals
+    (Boyd et al. 2011, §3.4.1) during the first ``_BALANCE_UNTIL``
+    iterations only, so the convergence theory applies from then on; one
+    Cholesky factor per level in use.
     """
 
-    _BALANCE_UNTIL, _BALANCE_EVERY = 300, 10
+    _BALANCE_UNTIL, _BALANCE_EVERY, _LEVELS = 600, 10, 10
+    _RELAX = 1.6
 
     def __init__(self, problem, prox_reg, splits, dtype):
         self.p, self.dtype = problem, dtype
@@ -191,33 +194,43 @@ class _ADMM:
         self.AtA = sum(A.T @ A for A in self.A)
         self.Aty = sum(A.T @ y for A, y in zip(self.A, self.ys))
         self.KtK = sum(np.eye(n) if K is None else K.T @ K for K, *_ in self.terms) if self.terms else np.zeros((n, n))
-        top_f = float(np.linalg.eigvalsh(self.AtA)[-1]) if n else 0.0
-        top_k = float(np.linalg.eigvalsh(self.KtK)[-1]) if n else 0.0
+        top_f = float(np.linalg.eigvalsh(self.AtA)[-1])
+        top_k = float(np.linalg.eigvalsh(self.KtK)[-1])
         self.rho0 = top_f / top_k if top_f > 0 and top_k > 0 else 1.0
         self.batch = problem.batch_shape
         size = sum(np.sqrt((y * y).sum(axis=0)) for y in self.ys)
         self.code_scale = size / math.sqrt(top_f) if top_f > 0 else size
-        self.n_factor = 0
+        self.solvers = {}
 
-    def _factor(self, rho):
-        import scipy.linalg
+    def _solver(self, level):
+        if level not in self.solvers:
+            import scipy.linalg
 
-        M = self.AtA + rho * self.KtK
-        try:
-            factor = scipy.linalg.cho_factor(M)
-            return lambda b: scipy.linalg.cho_solve(factor, b)
-        except np.linalg.LinAlgError:  # singular: the minimum-norm solve on the range
-            w, V = np.linalg.eigh(M)
-            keep = w > w[-1] * 1e-12 * len(w)
-            inv = (V[:, keep] / w[keep]) @ V[:, keep].T
-            return lambda b: inv @ b
+            M = self.AtA + self.rho0 * 2.0**level * self.KtK
+            try:
+                factor = scipy.linalg.cho_factor(M)
+                self.solvers[level] = lambda b, f=factor: scipy.linalg.cho_solve(f, b)
+            except np.linalg.LinAlgError:  # singular: the minimum-norm solve on the range
+                w, V = np.linalg.eigh(M)
+                keep = w > w[-1] * 1e-12 * len(w)
+                inv = (V[:, keep] / w[keep]) @ V[:, keep].T
+                self.solvers[level] = lambda b, inv=inv: inv @ b
+        return self.solvers[level]
 
-    def _apply(self, K, x):
+    @staticmethod
+    def _apply(K, x):
         return x if K is None else K @ x
 
-    def _prox(self, reg, shape, v, rho):
-        out = reg.prox(v.reshape(shape + self.batch), 1.0 / rho)
-        return np.asarray(out, dtype=np.float64).reshape(v.shape)
+    def _groups(self, levels):
+        return [(int(level), levels == level) for level in np.unique(levels)]
+
+    def _prox(self, reg, shape, v, levels):
+        out = np.empty_like(v)
+        for level, cols in self._groups(levels):
+            block = v[:, cols]
+            prox = reg.prox(block.reshape(shape + (block.shape[1],)), 1.0 / (self.rho0 * 2.0**level))
+            out[:, cols] = np.asarray(prox, dtype=np.float64).reshape(block.shape)
+        return out
 
     def _output(self, x, z):
         return z[0] if self.terms and self.terms[0][0] is None else x
@@ -229,35 +242,39 @@ class _ADMM:
             total += 0.5 * float(np.vdot(r, r))
         for K, reg, shape, sp in self.terms:
             image = self._apply(K, xo).reshape(shape + self.batch)
-            total += (sp.value(image) if sp is not None else reg.value(image))
+            total += sp.value(image) if sp is not None else reg.value(image)
         return total
 
-    def _state(self, iteration, x, z, w, rho, error):
+    def _state(self, iteration, x, z, w, levels, error):
         xo = self._output(x, z)
         out = xo.reshape(self.p.in_shape + self.batch).astype(self.dtype)
-        return ADMMState(iteration, out, self._objective(xo), error, tuple(z), tuple(w), rho)
+        return ADMMState(iteration, out, self._objective(xo), error, tuple(z), tuple(w), levels)
 
     def init(self, x0):
         x = np.asarray(x0, dtype=np.float64).reshape(self.n, -1)
         z = [self._apply(K, x) for K, *_ in self.terms]
         w = [np.zeros_like(zj) for zj in z]
-        self.solve = self._factor(self.rho0)
-        return self._state(0, x, z, w, self.rho0, np.full(self.batch, np.inf))
+        levels = np.zeros(x.shape[1], dtype=int)
+        return self._state(0, x, z, w, levels, np.full(self.batch, np.inf))
 
     def step(self, s):
-        rho = s.rho
+        levels = s.levels.copy()
+        rho = self.rho0 * 2.0 ** levels  # per signal (column)
         z_old, w = list(s.z), list(s.w)
         rhs = self.Aty.copy()
         for (K, *_), zj, wj in zip(self.terms, z_old, w):
             rhs += rho * (zj - wj if K is None else K.T @ (zj - wj))
-        x = self.solve(rhs)
+        x = np.empty_like(rhs)
+        for level, cols in self._groups(levels):
+            x[:, cols] = self._solver(level)(rhs[:, cols])
         z, r2, kx2, z2 = [], 0.0, 0.0, 0.0
         dual = np.zeros_like(x)
         back = np.zeros_like(x)
         for j, (K, reg, shape, _) in enumerate(self.terms):
             kx = self._apply(K, x)
-            zj = self._prox(reg, shape, kx + w[j], rho)
-            w[j] = w[j] + kx - zj
+            relaxed = self._RELAX * kx + (1 - self._RELAX) * z_old[j]  # over-relaxation (Eckstein & Bertsekas)
+            zj = self._prox(reg, shape, relaxed + w[j], levels)
+            w[j] = w[j] + relaxed - zj
             r2 = r2 + ((kx - zj) ** 2).sum(axis=0)
             kx2 = kx2 + (kx * kx).sum(axis=0)
             z2 = z2 + (zj * zj).sum(axis=0)
@@ -265,21 +282,20 @@ class _ADMM:
             dual += dz if K is None else K.T @ dz
             back += w[j] if K is None else K.T @ w[j]
             z.append(zj)
-        primal = np.sqrt(r2) / np.maximum(np.maximum(np.sqrt(kx2), np.sqrt(z2)), np.maximum(self.code_scale, 1e-300))
-        dual_norm = np.sqrt((dual * dual).sum(axis=0))
-        back_norm = np.sqrt((back * back).sum(axis=0))
-        error = np.maximum(primal, dual_norm / np.maximum(back_norm, 1e-300) if self.terms else 0 * primal)
-        error = error.reshape(self.batch)
+        if not self.terms:
+            return self._state(s.iteration + 1, x, z, w, levels, np.zeros(self.batch))
+        r = np.sqrt(r2)
+        d = np.sqrt((dual * dual).sum(axis=0))
+        primal = r / np.maximum(np.maximum(np.sqrt(kx2), np.sqrt(z2)), np.maximum(self.code_scale, 1e-300))
+        error = np.maximum(primal, d / np.maximum(np.sqrt((back * back).sum(axis=0)), 1e-300))
         k = s.iteration + 1
-        if self.terms and k <= self._BALANCE_UNTIL and k % self._BALANCE_EVERY == 0 and self.n_factor < 12:
-            r_tot, s_tot = math.sqrt(float(np.sum(r2))), rho * math.sqrt(float(np.sum(dual * dual)))
-            factor = 2.0 if r_tot > 10 * s_tot else 0.5 if s_tot > 10 * r_tot else 1.0
-            if factor != 1.0:
-                rho *= factor
-                w = [wj / factor for wj in w]
-                self.solve = self._factor(rho)
-                self.n_factor += 1
-        return self._state(k, x, z, w, rho, error)
+        if k <= self._BALANCE_UNTIL and k % self._BALANCE_EVERY == 0:
+            step = np.where(r > 10 * rho * d, 1, np.where(rho * d > 10 * r, -1, 0))
+            step = np.where(np.abs(levels + step) <= self._LEVELS, step, 0)
+            if step.any():
+                levels = levels + step
+                w = [wj / 2.0**step for wj in w]  # the scaled duals follow ρ
+        return self._state(k, x, z, w, levels, error.reshape(self.batch))
 
 
 #: Largest deepest-code size, and number of dense entries, for which ``primal-dual`` uses the ADMM form.
@@ -413,7 +429,8 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
 
         def finish_admm(state):
             values = problem.forward(state.x)
-            return {"codes": tuple(values[n] for n in problem.code_nodes), "step": float(state.rho)}
+            return {"codes": tuple(values[n] for n in problem.code_nodes),
+                    "step": float(engine.rho0 * 2.0 ** np.median(state.levels))}
 
         return run(engine, x0, max_iter=max_iter, tol=tol, target=target, callback=callback,
                    criterion="relative ADMM residual", finish=finish_admm)
