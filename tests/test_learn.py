@@ -171,7 +171,8 @@ def test_unrolled_ml_ista_equals_engine_iterations(nonneg_chain, method, K, dtyp
     out = fixed_network(D1, D2, mu, -tau * np.array(lam), Y, method, K, dtype)
     assert out.dtype == dtype
     assert np.count_nonzero(out) > 0
-    np.testing.assert_allclose(out, res.x, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6 if dtype == np.float32 else 1e-12)
+    single = dtype == np.float32
+    np.testing.assert_allclose(out, res.x, rtol=1e-4 if single else 1e-10, atol=1e-6 if single else 1e-12)
 
 
 def test_feed_forward_equals_layered_thresholding_and_first_ml_ista_iteration(nonneg_chain):

@@ -61,12 +61,12 @@ OUT.mkdir(parents=True, exist_ok=True)
 X, y = load_digits(return_X_y=True)
 X = X / 16.0
 if FAST:
-    X, y = X[:500], y[:500]
+    X, y = X[:400], y[:400]
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
 
 sizes = (16, 8) if FAST else (64, 32)  # atoms of layer 1 and layer 2
 K = 2 if FAST else 6  # iterations of the recurrent networks
-common = dict(learning_rate=1e-2 if FAST else 3e-3, max_epochs=40 if FAST else 300, n_iter_no_change=20,
+common = dict(learning_rate=1e-2 if FAST else 3e-3, max_epochs=25 if FAST else 300, n_iter_no_change=20,
               validation_fraction=0.15, random_state=0)
 
 # %%
@@ -120,7 +120,7 @@ fig.savefig(OUT / "unrolled_digits_curves.png", dpi=110)
 # than the dense networks, so this section trains one split only; the
 # benchmark runs several seeds.
 conv_sizes = (2, 2) if FAST else (8, 8)
-conv_common = dict(common, kernel_size=3, image_shape=(8, 8), max_epochs=3 if FAST else 60)
+conv_common = dict(common, kernel_size=3, image_shape=(8, 8), max_epochs=2 if FAST else 60)
 conv_models = {
     "feed-forward (K=1)": UnrolledClassifier(conv_sizes, method="layered-thresholding", **conv_common),
     "ML-ISTA (K=3)": UnrolledClassifier(conv_sizes, method="ml-ista", n_unroll=3, **conv_common),
@@ -156,7 +156,7 @@ def sparse_model(n_signals):
     return (D @ codes + 0.05 * rng.standard_normal((n, n_signals))).T  # rows are samples
 
 
-Y_train, Y_test = sparse_model(400 if FAST else 3000), sparse_model(200 if FAST else 500)
+Y_train, Y_test = sparse_model(300 if FAST else 3000), sparse_model(100 if FAST else 500)
 lasso = pc.chain(Y_test.T, [(D, pc.L1(lam))])
 x_star = pc.solve(lasso, method="fista", tol=1e-10, max_iter=50_000).x
 
@@ -165,7 +165,7 @@ def error(x):
     return np.linalg.norm(x - x_star) / np.linalg.norm(x_star)
 
 
-depths = [1, 2, 3] if FAST else [1, 2, 4, 6, 8, 10]
+depths = [1, 3] if FAST else [1, 2, 4, 6, 8, 10]
 curves = {"ISTA": [], "FISTA": [], "LISTA": [], "LISTA-CP": []}
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", pc.ConvergenceWarning)  # tol=0: exactly K iterations
@@ -173,7 +173,7 @@ with warnings.catch_warnings():
         curves["ISTA"].append(error(pc.solve(lasso, method="ista", max_iter=k, tol=0).x))
         curves["FISTA"].append(error(pc.solve(lasso, method="fista", max_iter=k, tol=0, restart=False).x))
         for name, variant in (("LISTA", "lista"), ("LISTA-CP", "coupled")):
-            est = LISTA(D, lam, n_layers=k, variant=variant, learning_rate=1e-3, max_epochs=20 if FAST else 150,
+            est = LISTA(D, lam, n_layers=k, variant=variant, learning_rate=1e-3, max_epochs=10 if FAST else 150,
                         random_state=0).fit(Y_train)
             curves[name].append(error(est.transform(Y_test).T))
 

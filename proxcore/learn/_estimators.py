@@ -11,7 +11,8 @@ import scipy.sparse as sp
 
 from .._validation import ConvergenceWarning, InvalidParameterError, check_array, check_positive_int, check_weights
 from . import _networks as nets
-from ._train import CLASSIFIER_BASES, TRANSFORMER_BASES, EstimatorMixin, check_random_state, check_training_options, check_X, train
+from ._train import (CLASSIFIER_BASES, TRANSFORMER_BASES, EstimatorMixin, check_random_state,
+                     check_training_options, check_X, train)
 
 __all__ = ["LISTA", "UnrolledClassifier"]
 

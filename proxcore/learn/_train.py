@@ -20,7 +20,8 @@ try:  # scikit-learn is optional: with it, the estimators carry its tags (Pipeli
 except ImportError:  # pragma: no cover - scikit-learn is installed in the test environment
     CLASSIFIER_BASES = TRANSFORMER_BASES = ()
 
-__all__ = ["EstimatorMixin", "CLASSIFIER_BASES", "TRANSFORMER_BASES", "NotFittedError", "check_random_state", "check_X", "train", "ProgressBar"]
+__all__ = ["EstimatorMixin", "CLASSIFIER_BASES", "TRANSFORMER_BASES", "NotFittedError", "check_random_state",
+           "check_X", "train", "ProgressBar"]
 
 
 class NotFittedError(InvalidParameterError, AttributeError):
@@ -91,7 +92,9 @@ def check_X(X, name, owner, *, n_features=None, min_samples=1):
             f"got shape {X.shape}. Reshape a single sample with {name}.reshape(1, -1)."
         )
     if X.shape[0] < min_samples:
-        raise InvalidParameterError(f"Input {name} of {owner} needs at least {min_samples} sample(s); got {X.shape[0]}.")
+        raise InvalidParameterError(
+            f"Input {name} of {owner} needs at least {min_samples} sample(s); got {X.shape[0]}."
+        )
     if n_features is not None and X.shape[1] != n_features:
         raise InvalidParameterError(
             f"Input {name} of {owner} has {X.shape[1]} features, but the estimator was fitted with {n_features}."
