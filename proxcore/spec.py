@@ -44,7 +44,6 @@ from __future__ import annotations
 import difflib
 import numbers
 import os
-import tomllib
 
 import networkx as nx
 import numpy as np
@@ -382,6 +381,10 @@ def solver_options(spec) -> dict:
 
 def read_spec(path) -> dict:
     """The TOML file at ``path`` as plain data; errors name the file."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+        import tomli as tomllib
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
