@@ -23,34 +23,6 @@ __all__ = ["lars", "lars_numpy"]
 _compiled = None
 
 
-def _spd_solve(A, b):
-    """``A⁻¹b`` for a small symmetric positive definite ``A``, by Cholesky (cheap to compile, unlike LAPACK)."""
-    k = b.shape[0]
-    L = np.zeros((k, k))
-    for p in range(k):
-        for q in range(p + 1):
-            acc = A[p, q]
-            for r in range(q):
-                acc -= L[p, r] * L[q, r]
-            if p == q:
-                L[p, p] = np.sqrt(max(acc, 1e-300))
-            else:
-                L[p, q] = acc / L[q, q]
-    z = np.empty(k)
-    for p in range(k):
-        acc = b[p]
-        for r in range(p):
-            acc -= L[p, r] * z[r]
-        z[p] = acc / L[p, p]
-    d = np.empty(k)
-    for p in range(k - 1, -1, -1):
-        acc = z[p]
-        for r in range(p + 1, k):
-            acc -= L[r, p] * d[r]
-        d[p] = acc / L[p, p]
-    return d
-
-
 def _lars_batch(G, B, yy, nonneg, max_steps, X, steps, status, hist):
     N, m = B.shape
     for j in range(N):
@@ -83,7 +55,29 @@ def _lars_batch(G, B, yy, nonneg, max_steps, X, steps, status, hist):
                 s[p] = 1.0 if (nonneg or c[order[p]] >= 0) else -1.0
                 for q in range(k):
                     GA[p, q] = G[order[p], order[q]]
-            d = _spd_solve(GA, s)
+            # d = GA⁻¹ s by Cholesky, inline (cheap to compile, unlike LAPACK; no helper to rebind)
+            L = np.zeros((k, k))
+            for p in range(k):
+                for q in range(p + 1):
+                    acc = GA[p, q]
+                    for r in range(q):
+                        acc -= L[p, r] * L[q, r]
+                    if p == q:
+                        L[p, p] = np.sqrt(max(acc, 1e-300))
+                    else:
+                        L[p, q] = acc / L[q, q]
+            z = np.empty(k)
+            for p in range(k):
+                acc = s[p]
+                for r in range(p):
+                    acc -= L[p, r] * z[r]
+                z[p] = acc / L[p, p]
+            d = np.empty(k)
+            for p in range(k - 1, -1, -1):
+                acc = z[p]
+                for r in range(p + 1, k):
+                    acc -= L[r, p] * d[r]
+                d[p] = acc / L[p, p]
             a = np.zeros(m)
             for p in range(k):
                 row = order[p]
@@ -162,15 +156,10 @@ def lars(G, B, yy, nonneg, max_steps):
     if _compiled is None:
         import numba
 
-        jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-        globals()["_spd_solve"] = jit(_spd_solve_py)
-        _compiled = jit(_lars_batch_py)
+        _compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(_lars_batch)
     return _run(_compiled, G, B, yy, nonneg, max_steps)
 
 
 def lars_numpy(G, B, yy, nonneg, max_steps):
     """The same source run by the Python interpreter (slow; the reference for the compiled one)."""
-    return _run(_lars_batch_py, G, B, yy, nonneg, max_steps)
-
-
-_spd_solve_py, _lars_batch_py = _spd_solve, _lars_batch
+    return _run(_lars_batch, G, B, yy, nonneg, max_steps)
