@@ -384,6 +384,15 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(toy):
     clf = UnrolledClassifier((8,), max_epochs=200, n_iter_no_change=2, tol=10.0, random_state=0).fit(X, y)
     # no epoch improves by tol=10: stop after n_iter_no_change + 1 epochs, keep the first
     assert clf.history_["train_loss"].size == 3
+    first = UnrolledClassifier((8,), max_epochs=1, random_state=0).fit(X, y)
+    for k in first.params_:
+        np.testing.assert_array_equal(clf.params_[k], first.params_[k])
+    # with a meaningful tol the kept epoch is the best validation epoch
+    clf = UnrolledClassifier((8,), max_epochs=30, n_iter_no_change=30, tol=0.0, random_state=0).fit(X, y)
+    best = clf.history_["best_epoch"]
+    again = UnrolledClassifier((8,), max_epochs=best, n_iter_no_change=30, tol=0.0, random_state=0).fit(X, y)
+    for k in again.params_:
+        np.testing.assert_array_equal(clf.params_[k], again.params_[k])
 
 
 def test_float32_in_float32_out_and_inputs_untouched(toy):
