@@ -58,7 +58,7 @@ def demo(args) -> int:
     )
     runs = [("layered-thresholding", {}), ("layered-bp", {"tol": 1e-8}),
             ("ml-ista", {"max_iter": 1000, "tol": 1e-8}), ("ml-fista", {"max_iter": 1000, "tol": 1e-8}),
-            ("primal-dual", {"max_iter": 3000, "tol": 1e-7})]
+            ("primal-dual", {"max_iter": 1000, "tol": 1e-8})]
     results = {}
     with _single_threaded_blas():  # small products: threads only contend
         for method, options in runs:

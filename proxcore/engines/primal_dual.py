@@ -222,6 +222,9 @@ class _ADMM:
         return x if K is None else K @ x
 
     def _groups(self, levels):
+        first = int(levels[0]) if levels.size else 0
+        if (levels == first).all():  # the common case: one ρ for all, no copies
+            return [(first, slice(None))]
         return [(int(level), levels == level) for level in np.unique(levels)]
 
     def _prox(self, reg, shape, v, levels):
