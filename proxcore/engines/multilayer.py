@@ -190,8 +190,9 @@ _DOC_OPTIONS = """
         ``μ_1`` or ``(μ_1, …, μ_L)``. Default: half of each bound of the
         convergence theorem, ``μ_1 = 1/(2‖D_1‖²)`` and
         ``μ_i = 2/(3‖D_i‖²)`` for ``i ≥ 2`` (for two layers, ``μ < 1/‖D_1‖²``
-        and ``t = μ_1μ_2 < 4μ/(3‖D_2‖²)``). Larger values are refused unless
-        ``check_step=False``. Layer ``i`` thresholds at ``τ_iλ_i``,
+        and ``t = μ_1μ_2 < 4μ/(3‖D_2‖²)``; deeper chains get the same
+        bounds layer by layer, an extension the two-layer theorem does not
+        cover). Larger values are refused unless ``check_step=False``. Layer ``i`` thresholds at ``τ_iλ_i``,
         ``τ_i = μ_1⋯μ_i``.
     x0 : array, optional
         Starting deepest code (default zeros); never modified.
