@@ -166,3 +166,14 @@ def test_cli_user_errors_are_one_line(model, change, match):
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and match.replace("\\", "") in lines[0] or pytest.fail(out.stderr)
+
+
+def test_cli_bad_spec_is_one_line(model):
+    folder = model[0]
+    (folder / "typo.toml").write_text('[[layer]]\ndictionary = { name = "matrix", path = "D1.npy" }\n'
+                                      'regularizer = { name = "l1", lamda = 0.1 }\n')
+    out = run_cli("solve", folder / "typo.toml", "--data", folder / "Y.npy", "--out", folder / "r.npz", cwd=folder)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "proxcore solve: error: Unknown key 'lamda' in spec.layer[0].regularizer (l1). Did you mean 'lam'? "
+        "Valid keys: lam, nonneg."]
