@@ -13,6 +13,7 @@ import proxcore as pc
 from proxcore.testing import (
     check_adjoint,
     check_convergence,
+    check_loss,
     check_operator,
     check_prox,
     check_pursuit,
@@ -361,6 +362,30 @@ def test_check_prox_does_not_modify_the_regularizer():
     reg = pc.L1(lam)
     check_prox(reg, trials=3)
     np.testing.assert_array_equal(reg.lam, [0.1, 0.2, 0.3])
+
+
+# ----------------------------------------------------------------------------- check_loss
+class DoubledGradient(pc.LeastSquares):
+    def grad(self, z):
+        return 2 * super().grad(z)
+
+
+class LowLipschitz(pc.LeastSquares):
+    lipschitz = 0.5
+
+
+@pytest.mark.parametrize("y", [np.array([1.0, -2.0, 0.5]), np.arange(6.0).reshape(3, 2),
+                               np.ones((2, 2), dtype=np.float32)], ids=["one", "batch", "float32"])
+def test_check_loss_passes_on_least_squares(y):
+    check_loss(pc.LeastSquares(y))
+
+
+def test_check_loss_catches_a_wrong_gradient_and_a_wrong_lipschitz_constant():
+    y = np.array([1.0, -2.0, 0.5])
+    with pytest.raises(AssertionError, match="grad is not the gradient of value"):
+        check_loss(DoubledGradient(y))
+    with pytest.raises(AssertionError, match=r"> L‖z − w‖"):
+        check_loss(LowLipschitz(y))
 
 
 # ----------------------------------------------------------------------------- optimum

@@ -17,7 +17,9 @@ adjoint off by 1% is caught in either precision.
   subgradient inequality and firm non-expansiveness for convex ``g``;
 - :func:`check_convergence` — a pursuit's objective obeys its promised
   rate at every iteration, against a certified optimum;
-- :func:`check_pursuit` — the result contract of any pursuit.
+- :func:`check_pursuit` — the result contract of any pursuit;
+- :func:`check_loss` — a smooth loss's gradient, Lipschitz constant and
+  convexity.
 
 Hypothesis strategies live in :mod:`proxcore.testing.strategies` (which
 needs the ``hypothesis`` package); the pytest plugin
@@ -51,6 +53,7 @@ __all__ = [
     "check_prox",
     "check_convergence",
     "check_pursuit",
+    "check_loss",
     "optimum",
     "Optimum",
     "tolerance",
@@ -720,6 +723,81 @@ def _check_batch(reg, sig, dt, rng, step, head, seed, prox_tol=0.0):
                 f"{head}: value of a batch ({total:.17g}) is not the sum over its signals ({parts:.17g}) "
                 f"(dtype {dt}, seed {seed})."
             )
+
+
+# --------------------------------------------------------------------------- losses
+def check_loss(loss, *, dtype=("float64", "float32"), trials=5, seed=0):
+    """Check a smooth loss: its gradient, its Lipschitz constant, convexity (RELIABILITY F2, F3).
+
+    For random ``z``, ``w`` and direction ``d`` of ``loss.y``'s shape:
+
+    - ``grad`` is the gradient of ``value``: the central difference
+      ``(f(z + hd) − f(z − hd))/(2h)`` equals ``⟨∇f(z), d⟩`` within
+      ``1e-6`` (float64) or ``1e-2`` (float32) of ``‖∇f(z)‖‖d‖ + |f(z)|/‖z‖``;
+    - ``loss.lipschitz`` (default 1) bounds it:
+      ``‖∇f(z) − ∇f(w)‖ ≤ L‖z − w‖`` and the descent lemma
+      ``f(w) ≤ f(z) + ⟨∇f(z), w − z⟩ + (L/2)‖w − z‖²``;
+    - convexity ``f(w) ≥ f(z) + ⟨∇f(z), w − z⟩`` (unless ``loss.convex`` is False);
+    - inputs are not modified (passed read-only), float32 gradients stay float32.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> from proxcore.testing import check_loss
+    >>> check_loss(pc.LeastSquares(np.array([[1.0, 2.0], [3.0, -1.0]])))
+    """
+    y = np.asarray(loss.y)
+    L = float(getattr(loss, "lipschitz", 1.0))
+    convex = bool(getattr(loss, "convex", True))
+    head = f"check_loss({_name(loss)}) failed"
+    for dt in [np.dtype(d) for d in np.atleast_1d(dtype)]:
+        rng = np.random.default_rng(seed)
+        for trial in range(trials):
+            ctx = f"(dtype {dt}, trial {trial}, seed {seed})"
+            scale = 1.0 + float(np.abs(y).max(initial=0.0))
+            z = _frozen((y + scale * rng.standard_normal(y.shape)).astype(dt))
+            w = _frozen((y + scale * rng.standard_normal(y.shape)).astype(dt))
+            d = rng.standard_normal(y.shape)
+            d /= max(_norm(d), 1e-300)
+            fz, fw = float(loss.value(z)), float(loss.value(w))
+            gz = np.asarray(_call(f"{_name(loss)}.grad", loss.grad, z))
+            gw = np.asarray(loss.grad(w))
+            if gz.shape != z.shape:
+                raise AssertionError(f"{head}: grad returned shape {gz.shape} for z of shape {z.shape} {ctx}.")
+            if gz.dtype != np.result_type(dt, y.dtype) and gz.dtype != dt:
+                raise AssertionError(f"{head}: grad turned {dt} input into {gz.dtype} {ctx}.")
+            # the gradient, by a central difference in float64 (exact up to rounding for a quadratic)
+            z64 = z.astype(np.float64)
+            h = float(np.finfo(np.float64).eps) ** (1 / 3) * max(1.0, _norm(z64))
+            fd = (float(loss.value(z64 + h * d)) - float(loss.value(z64 - h * d))) / (2 * h)
+            g64 = np.asarray(loss.grad(z64), dtype=np.float64)
+            rel = 1e-6 if dt == np.float64 else 1e-2
+            size = _norm(g64) + abs(fz) / max(_norm(z64), 1e-300) + 1e-300
+            if abs(fd - _dot(g64, d)) > rel * size:
+                raise AssertionError(
+                    f"{head}: grad is not the gradient of value: the directional derivative by central "
+                    f"differences is {fd:.10g} but ⟨grad(z), d⟩ = {_dot(g64, d):.10g} (difference "
+                    f"{abs(fd - _dot(g64, d)):.3g} > {rel * size:.3g}) {ctx}."
+                )
+            dz = _norm(z.astype(np.float64) - w)
+            dg = _norm(gz.astype(np.float64) - gw)
+            tol = tolerance(dt, _norm(gz) + _norm(gw) + L * (_norm(z) + _norm(w)))
+            if dg > L * dz + tol:
+                raise AssertionError(
+                    f"{head}: ‖∇f(z) − ∇f(w)‖ = {dg:.6g} > L‖z − w‖ = {L * dz:.6g} with L = loss.lipschitz = {L:g} "
+                    f"(the engines' steps 1/L rely on it) {ctx}."
+                )
+            lin = fz + _dot(gz, w.astype(np.float64) - z)
+            tol = tolerance(dt, abs(fz) + abs(fw) + _norm(gz) * dz + L * dz * dz)
+            if fw > lin + 0.5 * L * dz * dz + tol:
+                raise AssertionError(
+                    f"{head}: the descent lemma f(w) ≤ f(z) + ⟨∇f(z), w − z⟩ + (L/2)‖w − z‖² fails: "
+                    f"{fw:.17g} > {lin + 0.5 * L * dz * dz:.17g} (L = {L:g}) {ctx}."
+                )
+            if convex and fw < lin - tol:
+                raise AssertionError(
+                    f"{head}: convexity f(w) ≥ f(z) + ⟨∇f(z), w − z⟩ fails: {fw:.17g} < {lin:.17g} {ctx}."
+                )
 
 
 # --------------------------------------------------------------------------- optimum
