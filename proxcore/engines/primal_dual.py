@@ -302,7 +302,7 @@ class _ADMM:
 
 
 #: Largest deepest-code size, and number of dense entries, for which ``primal-dual`` uses the ADMM form.
-ADMM_MAX_SIZE, ADMM_MAX_ENTRIES = 2048, 20_000_000
+ADMM_MAX_SIZE, ADMM_MAX_ENTRIES = 2048, 5_000_000
 
 
 def _compile(problem):
