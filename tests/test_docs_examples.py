@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PAGES = ["README.md", "docs/core.md"]
+PAGES = ["README.md", "docs/core.md", "docs/multilayer.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)
