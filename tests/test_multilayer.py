@@ -168,3 +168,28 @@ def test_refuses_a_graph_that_is_not_a_chain():
     graph.add_edge("gamma", "y2", operator=pc.Matrix(rng.standard_normal((4, 6))))
     with pytest.raises(pc.InvalidParameterError, match="not a chain.*primal-dual"):
         pc.solve(pc.Problem(graph), method="ml-fista")
+
+
+def test_nonnegative_model_near_the_cvxpy_optimum():
+    """The ReLU network's model (D2 ≥ 0, non-negative codes): ML-FISTA ends near the constrained optimum."""
+    rng = np.random.default_rng(3)
+    Ds, _ = instance(3, [15, 20, 25])
+    Ds[1] = np.abs(Ds[1])
+    X = np.zeros((25, 3))
+    X[rng.choice(25, 3, replace=False)] = rng.uniform(0.5, 1.5, (3, 3))
+    Y = Ds[0] @ Ds[1] @ X + 0.05 * rng.standard_normal((15, 3))
+    optimum, _ = cvxpy_mlbp(Ds, Y, [0.05, 0.1], nonneg=(0, 1))
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.05, nonneg=True)), (Ds[1], pc.L1(0.1, nonneg=True))])
+    res = pc.solve(problem, method="ml-fista", tol=1e-10, max_iter=5000)
+    assert res.converged and (res.x >= 0).all() and (res.codes[0] >= 0).all()
+    assert -1e-9 <= (res.objective - optimum) / optimum <= 1e-2  # never below the optimum (up to rounding)
+
+
+def test_nonnegative_inner_layer_with_mixed_signs_does_not_diverge():
+    """With a mixed-sign D2, D2 x may leave γ1 ≥ 0: the run goes on, counting the ℓ1 penalty (documented)."""
+    Ds, Y = instance(3, [15, 20, 25])
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.05, nonneg=True)), (Ds[1], pc.L1(0.1, nonneg=True))])
+    res = pc.solve(problem, method="ml-fista", max_iter=2000)
+    assert res.status != pc.Status.DIVERGED and np.isfinite(res.objective)
+    penalty = 0.5 * np.sum((Y - Ds[0] @ Ds[1] @ res.x) ** 2) + 0.05 * np.abs(Ds[1] @ res.x).sum() + 0.1 * res.x.sum()
+    assert res.objective == pytest.approx(penalty, rel=1e-12)

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._validation import InvalidParameterError, check_array, check_scalar
 from ..problem import Problem
+from ..regularizers import L1
 from ._loop import check_loop_options, run
 
 __all__ = ["ml_ista", "ml_fista", "MultiLayerState", "default_steps"]
@@ -73,6 +74,9 @@ class _NestedGradientMapping:
     def __init__(self, layers, y, steps, *, accelerated, restart, dtype):
         self.ops = [layer.operator for layer in layers]
         self.regs = [layer.regularizer for layer in layers]
+        # the inner codes D_(i+1,L) x need not meet an inner layer's x ≥ 0: count its penalty (see Notes)
+        self.value_regs = [L1(reg.lam) if isinstance(reg, L1) and reg.nonneg and i < len(layers) - 1 else reg
+                           for i, reg in enumerate(self.regs)]
         self.y = y
         self.mu = [dtype.type(m) for m in steps]
         self.tau = list(np.cumprod(np.asarray(steps, dtype=np.float64)))
@@ -90,7 +94,7 @@ class _NestedGradientMapping:
     def _objective(self, codes):
         r = codes[0] - self.y
         total = 0.5 * float(np.vdot(r, r))
-        for reg, code in zip(self.regs, codes[1:]):
+        for reg, code in zip(self.value_regs, codes[1:]):
             total += reg.value(code)
         return total
 
@@ -216,6 +220,13 @@ _DOC_OPTIONS = """
     for ML-FISTA. Measure the gap against ``method="primal-dual"``, and
     pass a smaller ``step`` (``μ_1``) for a smaller gap at the price of
     more iterations.
+
+    Non-negative inner layers (``pc.L1(λ, nonneg=True)`` on ``γ_i``,
+    ``i < L``, the ReLU network's model) are enforced on the thresholded
+    iterates, not on the returned codes ``D_(i+1,L)x``, which may have
+    negative entries (only in the limit do they not); the reported objective
+    then counts their penalty ``λ_i‖γ_i‖₁``, as ``primal-dual`` does, while
+    ``problem.objective(res.x)`` is ``inf``.
 """
 
 
