@@ -215,3 +215,14 @@ def test_max_iter_reports_not_converged():
     with pytest.warns(pc.ConvergenceWarning):
         res = pc.solve(problem, method="primal-dual", max_iter=5)
     assert not res.converged and res.n_iter == 5 and len(res.history["objective"]) == 5
+
+
+@pytest.mark.parametrize("method", ["primal-dual", "ml-ista", "ml-fista"])
+def test_empty_batch_and_zero_data(method):
+    """No signals: an empty result, converged at once; y = 0: x = 0 (λ ≥ λ_max), no 0/0."""
+    Ds, _ = instance(14, [6, 8, 10])
+    layers = [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.1))]
+    res = pc.solve(pc.chain(np.zeros((6, 0)), layers), method=method)
+    assert res.x.shape == (10, 0) and res.converged
+    res = pc.solve(pc.chain(np.zeros(6), layers), method=method)
+    assert res.x.shape == (10,) and res.converged and not res.x.any()

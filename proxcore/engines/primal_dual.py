@@ -433,7 +433,7 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
         def finish_admm(state):
             values = problem.forward(state.x)
             return {"codes": tuple(values[n] for n in problem.code_nodes),
-                    "step": float(engine.rho0 * 2.0 ** np.median(state.levels))}
+                    "step": float(engine.rho0 * 2.0 ** (np.median(state.levels) if state.levels.size else 0))}
 
         return run(engine, x0, max_iter=max_iter, tol=tol, target=target, callback=callback,
                    criterion="relative ADMM residual", finish=finish_admm)
