@@ -346,3 +346,23 @@ def test_exact_recovery_condition_refuses_unnormalized_atoms():
     # BP's ℓ1 is not scale-invariant: the coherence theorem is about unit-norm atoms
     with pytest.raises(ValueError, match="unit-norm atoms .the theorem is stated for them.; atom 1 has norm 2"):
         exact_recovery_condition(np.diag([1.0, 2.0]), 1)
+
+
+@settings(max_examples=40)
+@given(sparse_codes(128, 4), st.floats(0.0, 0.05), st.integers(0, 2**32 - 1))
+def test_one_step_thresholding_recovers_where_the_condition_holds(x, eps, seed):
+    D = identity_hadamard(64)
+    e = np.random.default_rng(seed).standard_normal(64)
+    y = D @ x + eps * e / np.linalg.norm(e)
+    c = thresholding_condition(D, x, noise=eps)
+    event(f"condition holds: {bool(c)}")
+    if not c:
+        return
+    estimates = {"reference": soft(D.T @ y, c.threshold)}
+    try:
+        estimates["registered thresholding"] = pc.solve(pc.chain(y, [(D, pc.L1(c.threshold))]), method="thresholding").x
+    except ValueError:
+        pass
+    for label, xhat in estimates.items():
+        assert set(np.flatnonzero(xhat)) == set(np.flatnonzero(x)), label
+        assert np.linalg.norm(xhat - x) <= c.noise_out * (1 + 1e-9), label
