@@ -428,6 +428,7 @@ def test_tutorial_runs_in_fast_mode(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "PSNR of the reconstructed image" in proc.stdout and "stripe norm 1," in proc.stdout
+    assert "ml-fista: objective" in proc.stdout
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ["convolutional_1d.png", "convolutional_convergence.png", "convolutional_filters.png",
                     "convolutional_image.png"], pngs
