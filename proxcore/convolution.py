@@ -119,8 +119,11 @@ class Convolution(LinearOperator):
                 f"with {d} filter axes for signal_shape {signal_shape}; got shape {filters.shape}."
             )
         if 0 in filters.shape:
-            raise InvalidParameterError(f"The 'filters' parameter of Convolution has an empty axis; got shape {filters.shape}.")
-        if workers is not None and (not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers == 0):
+            raise InvalidParameterError(
+                f"The 'filters' parameter of Convolution has an empty axis; got shape {filters.shape}."
+            )
+        bad_workers = not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers == 0
+        if workers is not None and bad_workers:
             raise InvalidParameterError(
                 f"The 'workers' parameter of Convolution must be None or a non-zero int; got {workers!r}."
             )
@@ -257,7 +260,7 @@ def _composable(outer, inner):
 
 
 def _compose(outer, inner):
-    """``D_1 @ D_2`` as one Convolution with filters ``e_{k2,c} = Σ_{k1} d2_{k2,k1} * d1_{k1,c}`` (full convolution)."""
+    """``D_1 @ D_2`` as one Convolution: filters ``e_{k2,c} = Σ_{k1} d2_{k2,k1} * d1_{k1,c}`` (full convolution)."""
     d = len(outer.signal_shape)
     f1 = outer.filters if outer.multichannel else outer.filters[:, None]  # (K1, C, *f1)
     f2 = inner.filters  # (K2, K1, *f2)
@@ -321,8 +324,11 @@ def _round_up(value, conv):
     eps = np.finfo(np.float64).eps
     n = max(math.prod(conv.signal_shape), 2)
     m = conv.n_filters + conv.n_channels
-    # FFT error ~ log2(n)·eps·‖h‖₁ per entry of A(ω); eigvalsh ~ m·eps·λ_max
-    l1 = float(np.sqrt(np.sum(np.abs(np.asarray(conv.filters, np.float64)).sum(axis=tuple(range(conv.filters.ndim - len(conv.signal_shape), conv.filters.ndim))) ** 2)))
+    # FFT error ~ log2(n)·eps·‖h_{k,c}‖₁ per entry of A(ω), so ‖E(ω)‖₂ ≤ ‖E(ω)‖_F ≤ that times
+    # sqrt(Σ ‖h_{k,c}‖₁²); eigvalsh adds ~ m·eps·λ_max
+    d = len(conv.signal_shape)
+    spatial = tuple(range(conv.filters.ndim - d, conv.filters.ndim))
+    l1 = float(np.sqrt(np.sum(np.abs(np.asarray(conv.filters, np.float64)).sum(axis=spatial) ** 2)))
     return value * (1 + 4 * m * eps) + 4 * (math.log2(n) + 1) * eps * l1
 
 
