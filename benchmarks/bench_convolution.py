@@ -14,7 +14,8 @@ Protocol (DESIGN §4: ratios and time-to-accuracy, never one absolute time):
 1. SPORCO ``admm.cbpdn.ConvBPDN`` runs ``--iters`` iterations (``RelStopTol=0``
    so it does not stop early), default options otherwise; its time is
    construction + solve. Its result is scored with proxcore's objective at
-   both ADMM variables, ``X`` (returned by ``getcoef``) and the sparse ``Y``;
+   both ADMM variables: ``X``, where SPORCO's own ``ObjFun`` is evaluated
+   (they agree to round-off), and the sparse ``Y`` that ``getcoef`` returns;
    the target is the lower of the two.
 2. proxcore ``pc.solve(..., method="fista")`` from zero for ``--fista-iters``
    iterations, in float64 (one FFT thread, and ``workers=-1``, as SPORCO's
@@ -79,9 +80,9 @@ def run_sporco(filters, s, lam, iters):
     b = cbpdn.ConvBPDN(D, s, lam, opt)
     b.solve()
     elapsed = time.perf_counter() - start
-    X = np.moveaxis(np.asarray(b.getcoef()).reshape(s.shape + (-1,)), -1, 0)
-    Y = np.moveaxis(np.asarray(b.Y).reshape(s.shape + (-1,)), -1, 0)
-    recon = np.asarray(b.reconstruct()).reshape(s.shape)
+    X = np.moveaxis(np.asarray(b.X).reshape(s.shape + (-1,)), -1, 0)  # what SPORCO's ObjFun scores
+    Y = np.moveaxis(np.asarray(b.getcoef()).reshape(s.shape + (-1,)), -1, 0)  # the sparse one it returns
+    recon = np.asarray(b.reconstruct(b.X)).reshape(s.shape)
     return elapsed, X, Y, recon, b.k
 
 

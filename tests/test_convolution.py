@@ -441,3 +441,32 @@ def test_plugin_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_same_operator_and_objective_as_sporco(rng):
+    """SPORCO (the reference for convolutional BP) places filters at the origin and convolves circularly:
+    its reconstruction equals pc.Convolution @ x, and its ConvBPDN objective is ours."""
+    pytest.importorskip("sporco")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sporco.admm import cbpdn
+
+    h = rng.standard_normal((3, 4, 5))
+    s = rng.standard_normal((12, 10))
+    opt = cbpdn.ConvBPDN.Options({"Verbose": False, "MaxMainIter": 5, "RelStopTol": 0.0})
+    b = cbpdn.ConvBPDN(np.moveaxis(h, 0, -1).copy(), s, 0.1, opt)
+    b.solve()
+    def codes(a):
+        return np.moveaxis(np.asarray(a).reshape(s.shape + (3,)), -1, 0)
+
+    X, Y = codes(b.X), codes(b.Y)  # ADMM's two variables; SPORCO scores F at X, returns the sparse Y
+    D = pc.Convolution(h, s.shape)
+    recon = np.asarray(b.reconstruct(b.X)).reshape(s.shape)
+    np.testing.assert_allclose(D @ X, recon, atol=1e-12 * np.abs(recon).max())
+    np.testing.assert_array_equal(codes(b.getcoef()), Y)
+    problem = pc.chain(s, [(D, pc.L1(0.1))])
+    sporco_objective = b.obfn_dfd() + 0.1 * b.obfn_reg()[1]  # ½‖DX − s‖² + λ‖X‖₁, SPORCO's own ObjFun
+    assert abs(problem.objective(X) - sporco_objective) <= 1e-12 * sporco_objective
+    assert abs(b.getitstat().ObjFun[-1] - sporco_objective) <= 1e-12 * sporco_objective
