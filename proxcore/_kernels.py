@@ -29,8 +29,10 @@ __all__ = [
     "hard_threshold_numpy",
     "keep_largest_numpy",
     "soft_threshold_step_numpy",
-    "column_stats",
-    "column_stats_numpy",
+    "accelerate",
+    "accelerate_numpy",
+    "l1_step",
+    "l1_step_numpy",
     "extrapolate",
     "extrapolate_numpy",
 ]
@@ -97,25 +99,49 @@ def _keep_largest(v, s, out):
 
 
 @_jit
-def _column_stats(x, z, x_prev, out):
-    # one pass for the per-signal sums an accelerated step needs (rows outer: contiguous reads)
+def _accelerate(x, z, x_prev, beta, extrapolate, z_out, stats):
+    # one pass: the per-signal sums of a proximal gradient step and, if asked, the
+    # extrapolated point x + β_c (x − x_prev); sums accumulate in float64 for every dtype
     R, C = x.shape
     for r in range(R):
         for c in range(C):
-            xi, zi = np.float64(x[r, c]), np.float64(z[r, c])  # accumulate in float64 for every dtype
-            d = xi - zi
-            out[0, c] += d * d
-            out[1, c] += xi * xi
-            out[2, c] += zi * zi
-            out[3, c] += -d * (xi - np.float64(x_prev[r, c]))
+            xi = x[r, c]
+            x64, z64 = np.float64(xi), np.float64(z[r, c])
+            d = x64 - z64
+            stats[0, c] += d * d
+            stats[1, c] += x64 * x64
+            stats[2, c] += z64 * z64
+            stats[3, c] += -d * (x64 - np.float64(x_prev[r, c]))
+            if extrapolate:
+                z_out[r, c] = xi + beta[c] * (xi - x_prev[r, c])
 
 
 @_jit
-def _extrapolate(x, x_prev, beta, out):
-    R, C = x.shape
+def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_out, stats):
+    # the whole accelerated ℓ1 step in one pass: x = soft(z − step·g, thr), the sums of
+    # _accelerate, the penalty Σ λ_r|x| per signal (stats[4]), and the extrapolated point
+    R, C = z.shape
     for r in range(R):
+        t = thr[r]
+        w = lam[r]
         for c in range(C):
-            out[r, c] = x[r, c] + beta[c] * (x[r, c] - x_prev[r, c])
+            u = z[r, c] - step * g[r, c]
+            if nonneg:
+                a = u - t
+                xi = a if a > 0 else u - u
+            else:
+                a = abs(u) - t
+                xi = (a if u > 0 else -a) if a > 0 else u - u
+            x_out[r, c] = xi
+            x64, z64 = np.float64(xi), np.float64(z[r, c])
+            d = x64 - z64
+            stats[0, c] += d * d
+            stats[1, c] += x64 * x64
+            stats[2, c] += z64 * z64
+            stats[3, c] += -d * (x64 - np.float64(x_prev[r, c]))
+            stats[4, c] += w * abs(x64)
+            if extrapolate:
+                z_out[r, c] = xi + beta[c] * (xi - x_prev[r, c])
 
 
 def _out(v):
@@ -168,24 +194,45 @@ def keep_largest(v, s):
     return out
 
 
-def column_stats(x, z, x_prev):
-    """Per column, in float64: ``‖x − z‖²``, ``‖x‖²``, ``‖z‖²``, ``⟨z − x, x − x_prev⟩`` (numba).
+def accelerate(x, z, x_prev, beta=None):
+    """Per-signal sums and the extrapolated point, in one pass (numba).
 
-    The convergence test, the relative scale and the restart test of a
-    proximal gradient step, in one pass over memory.
+    Returns ``(z_next, stats)``: ``stats[:, c]`` holds, in float64,
+    ``‖x − z‖²``, ``‖x‖²``, ``‖z‖²`` and ``⟨z − x, x − x_prev⟩`` of column
+    ``c`` (the convergence test, the relative scale and the restart test of
+    a proximal gradient step), and ``z_next = x + β_c (x − x_prev)``, or
+    None when ``beta`` is None.
     """
     x, z, x_prev = _writable(x, z, x_prev)
-    out = np.zeros((4, x.shape[1]))
-    _column_stats(x, z, x_prev, out)
-    return out
+    stats = np.zeros((4, x.shape[1]))
+    extrapolate = beta is not None
+    beta = np.zeros(x.shape[1], x.dtype) if beta is None else _writable(beta)[0]
+    z_out = _out(x) if extrapolate else np.empty((0, 0), x.dtype)
+    _accelerate(x, z, x_prev, beta, extrapolate, z_out, stats)
+    return (z_out if extrapolate else None), stats
+
+
+def l1_step(z, g, step, thr, lam, nonneg, x_prev, beta=None):
+    """The accelerated ℓ1 proximal gradient step in one pass (numba).
+
+    Returns ``(x, z_next, stats)`` with ``x = soft(z − step·g, thr)`` (or
+    ``max(z − step·g − thr, 0)`` when ``nonneg``), ``z_next`` and the first
+    four rows of ``stats`` as in :func:`accelerate`, and ``stats[4]`` the
+    penalty ``Σ_r lam_r |x_rc|`` per column. ``lam`` is float64, one weight per row.
+    """
+    z, g, thr, x_prev = _writable(z, g, thr, x_prev)
+    stats = np.zeros((5, z.shape[1]))
+    extrapolate = beta is not None
+    beta = np.zeros(z.shape[1], z.dtype) if beta is None else _writable(beta)[0]
+    x = _out(z)
+    z_out = _out(z) if extrapolate else np.empty((0, 0), z.dtype)
+    _l1_step(z, g, step, thr, lam, bool(nonneg), x_prev, beta, extrapolate, x, z_out, stats)
+    return x, (z_out if extrapolate else None), stats
 
 
 def extrapolate(x, x_prev, beta):
     """``x + β_c (x − x_prev)`` per column ``c`` (numba); ``beta`` in ``x``'s dtype."""
-    x, x_prev, beta = _writable(x, x_prev, beta)
-    out = _out(x)
-    _extrapolate(x, x_prev, beta, out)
-    return out
+    return accelerate(x, x, x_prev, beta)[0]
 
 
 # ----------------------------------------------------------------- NumPy twins
@@ -219,10 +266,22 @@ def keep_largest_numpy(v, s):
     return out
 
 
-def column_stats_numpy(x, z, x_prev):
+def _stats_numpy(x, z, x_prev):
     x64, z64, p64 = (a.astype(np.float64) for a in (x, z, x_prev))
     d = x64 - z64
     return np.stack([(d * d).sum(0), (x64 * x64).sum(0), (z64 * z64).sum(0), (-d * (x64 - p64)).sum(0)])
+
+
+def accelerate_numpy(x, z, x_prev, beta=None):
+    z_next = None if beta is None else x + beta * (x - x_prev)
+    return z_next, _stats_numpy(x, z, x_prev)
+
+
+def l1_step_numpy(z, g, step, thr, lam, nonneg, x_prev, beta=None):
+    x = soft_threshold_step_numpy(z, g, step, thr, nonneg)
+    z_next, stats = accelerate_numpy(x, z, x_prev, beta)
+    penalty = (lam[:, None] * np.abs(x.astype(np.float64))).sum(0)
+    return x, z_next, np.vstack([stats, penalty])
 
 
 def extrapolate_numpy(x, x_prev, beta):

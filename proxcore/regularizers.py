@@ -14,7 +14,6 @@ input or the regularizer.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from abc import ABC, abstractmethod
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from ._validation import InvalidParameterError, check_positive_int, check_scalar, check_weights
 
-__all__ = ["Regularizer", "Zero", "L1", "L0", "L0Ball", "prox_gradient_step"]
+__all__ = ["Regularizer", "Zero", "L1", "L0", "L0Ball"]
 
 
 class Regularizer(ABC):
@@ -276,26 +275,3 @@ class L0Ball(Regularizer):
         _check_step(step, "L0Ball")
         v = _as_float(v)
         return _kernels.keep_largest(self._columns(v), self.s).reshape(v.shape)
-
-
-# --------------------------------------------------------------- fused steps
-@functools.singledispatch
-def prox_gradient_step(reg: Regularizer, x, grad, step):
-    """The proximal gradient step ``prox_{step·g}(x − step·∇f)``.
-
-    Engines call this rather than ``reg.prox`` so that a regularizer can fuse
-    the gradient step with its prox (one pass over memory instead of three);
-    the default is the plain composition. ``step`` is a scalar of ``x``'s dtype.
-    """
-    return reg.prox(x - step * grad, step)
-
-
-@prox_gradient_step.register
-def _(reg: L1, x, grad, step):
-    if x.dtype not in (np.float32, np.float64) or grad.dtype != x.dtype:
-        return reg.prox(x - step * grad, step)
-    from . import _kernels
-
-    rows, thr = _rows(x, reg.lam, step)
-    g_rows = np.ascontiguousarray(grad).reshape(rows.shape)
-    return _kernels.soft_threshold_step(rows, g_rows, x.dtype.type(step), thr, reg.nonneg).reshape(x.shape)

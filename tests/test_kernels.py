@@ -45,15 +45,40 @@ def test_keep_largest_matches_numpy(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_column_stats_and_extrapolate_match_numpy(dtype, rng):
+def test_accelerate_and_extrapolate_match_numpy(dtype, rng):
     x, z, p = rng.standard_normal((3, 11, 25)).astype(dtype)
-    stats = K.column_stats(x, z, p)
-    np.testing.assert_allclose(stats, K.column_stats_numpy(x, z, p), rtol=1e-12)
-    assert stats.dtype == np.float64
     beta = rng.uniform(0, 1, 25).astype(dtype)
-    fast = K.extrapolate(x, p, beta)
-    assert fast.dtype == dtype
-    np.testing.assert_array_equal(fast, K.extrapolate_numpy(x, p, beta))
+    for b in (None, beta):
+        z_next, stats = K.accelerate(x, z, p, b)
+        ref_z, ref_stats = K.accelerate_numpy(x, z, p, b)
+        np.testing.assert_allclose(stats, ref_stats, rtol=1e-12)
+        assert stats.dtype == np.float64
+        if b is None:
+            assert z_next is None and ref_z is None
+        else:
+            assert z_next.dtype == dtype
+            np.testing.assert_array_equal(z_next, ref_z)
+    np.testing.assert_array_equal(K.extrapolate(x, p, beta), K.extrapolate_numpy(x, p, beta))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_fused_l1_step_matches_numpy(dtype, nonneg, rng):
+    z, g, p = rng.standard_normal((3, 7, 30)).astype(dtype)
+    lam = rng.uniform(0, 1, 7)
+    step = dtype(0.3)
+    thr = (lam * 0.3).astype(dtype)
+    beta = rng.uniform(0, 1, 30).astype(dtype)
+    for b in (None, beta):
+        x, z_next, stats = K.l1_step(z, g, step, thr, lam, nonneg, p, b)
+        rx, rz, rstats = K.l1_step_numpy(z, g, step, thr, lam, nonneg, p, b)
+        assert x.dtype == dtype
+        np.testing.assert_array_equal(x, rx)
+        np.testing.assert_allclose(stats, rstats, rtol=1e-12, atol=1e-300)
+        if b is not None:
+            np.testing.assert_array_equal(z_next, rz)
+    # the penalty row is Σ λ|x| per column
+    np.testing.assert_allclose(stats[4], (lam[:, None] * np.abs(x.astype(np.float64))).sum(0), rtol=1e-12)
 
 
 def test_kernel_signatures_stay_bounded(rng):

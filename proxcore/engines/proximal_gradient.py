@@ -16,6 +16,7 @@ comes for free.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -25,10 +26,10 @@ from .. import certificates
 from .._validation import InvalidParameterError, check_array, check_scalar
 from ..linalg import gram
 from ..problem import Problem
-from ..regularizers import L1, prox_gradient_step
+from ..regularizers import L1
 from ._loop import check_loop_options, run
 
-__all__ = ["ista", "fista", "ProxGradState"]
+__all__ = ["ista", "fista", "ProxGradState", "proximal_step"]
 
 _BACKTRACK_FACTOR = 2.0
 
@@ -47,6 +48,47 @@ class ProxGradState(NamedTuple):
     momentum: np.ndarray  # t_k per signal
     smooth: np.ndarray  # ½‖y − D x_k‖² per signal
     gap: np.ndarray | None  # duality gap per signal, when tracked
+
+
+def _columns(a, k):
+    """``a`` as a C-contiguous ``(signal size, batch size)`` array (a view when possible)."""
+    return np.ascontiguousarray(a).reshape(math.prod(a.shape[:k]), -1)
+
+
+@functools.singledispatch
+def proximal_step(reg, z, grad, step, x_prev, beta, k):
+    """One proximal gradient step with the per-signal sums an engine needs, in as few passes as possible.
+
+    Computes ``x = prox_{step·g}(z − step·∇f)`` and, per signal (column of
+    the ``(signal size, batch)`` view; ``k`` signal axes), ``stats`` in
+    float64: ``‖x − z‖²``, ``‖x‖²``, ``‖z‖²``, ``⟨z − x, x − x_prev⟩`` and,
+    when a fifth row is present, ``g(x)``. With ``beta`` (one per signal, in
+    ``x``'s dtype) it also returns the extrapolated ``x + β(x − x_prev)``.
+
+    Returns ``(x, z_next or None, stats)``. The default is the regularizer's
+    prox followed by one fused pass; a regularizer may register a version
+    that does everything in one pass (``L1`` does).
+    """
+    from .. import _kernels
+
+    x = np.asarray(reg.prox(z - step * grad, step), dtype=z.dtype)
+    z_next, stats = _kernels.accelerate(_columns(x, k), _columns(z, k), _columns(x_prev, k), beta)
+    return x, None if z_next is None else z_next.reshape(x.shape), stats
+
+
+@proximal_step.register
+def _(reg: L1, z, grad, step, x_prev, beta, k):
+    from .. import _kernels
+
+    rows = math.prod(z.shape[:k])
+    lam = np.broadcast_to(np.asarray(reg.lam, dtype=np.float64).ravel(), (rows,))
+    thr = (lam * step).astype(z.dtype)
+    x, z_next, stats = _kernels.l1_step(
+        _columns(z, k), _columns(grad.astype(z.dtype, copy=False), k), z.dtype.type(step), thr,
+        np.ascontiguousarray(lam), reg.nonneg,
+        _columns(x_prev, k), beta,
+    )
+    return x.reshape(z.shape), None if z_next is None else z_next.reshape(z.shape), stats
 
 
 class _LeastSquaresTerm:
@@ -110,9 +152,10 @@ class _ProximalGradient:
         self.step0 = step
         self.track_gap = track_gap
 
-    def _state(self, iteration, x, image, error, step, z, z_image, momentum):
+    def _state(self, iteration, x, image, error, step, z, z_image, momentum, penalty=None):
         smooth = self.f.value(x, image)
-        objective = float(np.sum(smooth)) + self.reg.value(x)
+        penalty = self.reg.value(x) if penalty is None else float(np.sum(penalty))
+        objective = float(np.sum(smooth)) + penalty
         gap = _lasso_gap(self.f, self.reg, x, image, smooth) if self.track_gap else None
         return ProxGradState(iteration, x, objective, error, step, image, z, z_image, momentum, smooth, gap)
 
@@ -125,38 +168,39 @@ class _ProximalGradient:
     def step(self, s):
         k_in = self.f.k_in
         dtype = s.x.dtype
+        batch = s.x.shape[k_in:]
         grad = self.f.grad(s.z_image)
+        t = s.momentum
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        # the momentum before any restart: restarted signals are mended after the step
+        beta = ((t - 1) / t_next).astype(dtype).ravel() if self.accelerated else None
         step = s.step
         while True:
-            x = prox_gradient_step(self.reg, s.z, grad, dtype.type(step))
+            x, z, stats = proximal_step(self.reg, s.z, grad, dtype.type(step), s.x, beta, k_in)
             image = self.f.image(x)
             if not self.backtracking or self._sufficient_decrease(s, grad, x, image, step):
                 break
             step /= _BACKTRACK_FACTOR
-        from .. import _kernels  # numba loads on first use, not at import
-
-        cols = self._columns
-        stats = _kernels.column_stats(cols(x), cols(s.z), cols(s.x))
-        batch = x.shape[k_in:]
         diff, scale = np.sqrt(stats[0]), np.sqrt(np.maximum(stats[1], stats[2]))
         error = (diff / np.where(scale > 0, scale, 1)).reshape(batch)
+        penalty = stats[4] if len(stats) > 4 else None
         if not self.accelerated:
-            return self._state(s.iteration + 1, x, image, error, step, x, image, s.momentum)
-        t = s.momentum
+            return self._state(s.iteration + 1, x, image, error, step, x, image, t, penalty)
         if self.restart:  # O'Donoghue & Candès: restart where the step opposes the momentum
-            t = np.where(stats[3].reshape(batch) > 0, 1.0, t)
-        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        beta = ((t - 1) / t_next).astype(dtype).ravel()
-        z = _kernels.extrapolate(cols(x), cols(s.x), beta).reshape(x.shape)
-        k_out = image.ndim - len(batch)
-        beta_image = beta.astype(image.dtype, copy=False)
-        z_image = _kernels.extrapolate(cols(image, k_out), cols(s.image, k_out), beta_image).reshape(image.shape)
-        return self._state(s.iteration + 1, x, image, error, step, z, z_image, t_next)
+            restarted = stats[3] > 0
+            if restarted.any():
+                t_next = np.where(restarted.reshape(batch), (1 + math.sqrt(5)) / 2, t_next)
+                beta = np.where(restarted, 0, beta).astype(dtype)
+                z_cols = _columns(z, k_in)
+                z_cols[:, restarted] = _columns(x, k_in)[:, restarted]
+                z = z_cols.reshape(x.shape)
+        from .. import _kernels
 
-    def _columns(self, a, k=None):
-        """``a`` as a C-contiguous ``(signal size, batch size)`` array (a view when possible)."""
-        k = self.f.k_in if k is None else k
-        return np.ascontiguousarray(a).reshape(math.prod(a.shape[:k]), -1)
+        k_out = image.ndim - len(batch)
+        z_image = _kernels.extrapolate(
+            _columns(image, k_out), _columns(s.image, k_out), beta.astype(image.dtype, copy=False)
+        ).reshape(image.shape)
+        return self._state(s.iteration + 1, x, image, error, step, z, z_image, t_next, penalty)
 
     def _sufficient_decrease(self, s, grad, x, image, step):
         # Beck–Teboulle: f(x) <= f(z) + <x − z, ∇f(z)> + ‖x − z‖²/(2η), summed over the batch
