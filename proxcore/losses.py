@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from ._validation import check_array
+from .distributed import check_dask_array, is_dask_array
 
 __all__ = ["LeastSquares"]
 
@@ -36,6 +37,9 @@ class LeastSquares:
     lipschitz = 1.0
 
     def __post_init__(self):
+        if is_dask_array(self.y):  # kept lazy: checked chunk by chunk on the workers (proxcore.distributed)
+            object.__setattr__(self, "y", check_dask_array(self.y, "y", min_ndim=1))
+            return
         y = check_array(self.y, "y", min_ndim=1)
         y = y.view()
         y.setflags(write=False)  # the loss never writes into the caller's data

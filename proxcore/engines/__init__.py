@@ -52,4 +52,10 @@ def solve(problem, method="fista", **options):
     >>> res.converged
     True
     """
+    from ..distributed import is_dask_problem
+
+    if is_dask_problem(problem):  # data in a dask.array: every chunk solved on the workers (proxcore.distributed)
+        from ..distributed import solve as solve_chunks
+
+        return solve_chunks(problem, method, **options)
     return pursuit(method)(problem, **options)
