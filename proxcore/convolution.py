@@ -63,7 +63,7 @@ class Convolution(LinearOperator):
 
     Parameters
     ----------
-    filters : array_like of shape (K, *fshape) or (K, C, *fshape)
+    filters : array_like of shape ``(K, *fshape)`` or ``(K, C, *fshape)``
         ``K`` real filters. With ``len(fshape) == len(signal_shape)`` the
         operator maps codes ``(K, *signal_shape)`` to one signal of
         ``signal_shape``; with the extra axis ``C`` (multichannel form) to a

@@ -1,4 +1,6 @@
-"""Tutorial: convolutional sparse coding of an image, and of a 1-D signal.
+"""
+Tutorial: convolutional sparse coding of an image, and of a 1-D signal
+======================================================================
 
 The convolutional model writes a signal as a sum of small filters convolved
 with sparse code maps, ``s ≈ Σ_k d_k ⊛ x_k``. Convolutional basis pursuit

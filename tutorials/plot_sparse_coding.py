@@ -1,4 +1,6 @@
-"""Tutorial: sparse coding of many signals with ISTA, FISTA and OMP.
+"""
+Tutorial: sparse coding of many signals with ISTA, FISTA and OMP
+================================================================
 
 The synthesis model writes each signal as a few atoms of a dictionary,
 ``y = Dγ + w`` with ``‖γ‖₀ ≤ s``. Two ways to find ``γ``:

@@ -1,4 +1,6 @@
-"""Tutorial: testing your own operator, regularizer and pursuit with proxcore's kit.
+"""
+Tutorial: testing your own operator, regularizer and pursuit with proxcore's kit
+================================================================================
 
 Run it: ``python tutorials/testing_your_own_code.py``. Each section builds a
 correct object, checks it (silently), then a deliberately broken twin, and

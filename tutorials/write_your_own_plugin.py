@@ -1,4 +1,6 @@
-"""Tutorial: write your own plugin package, from a custom operator to running it from a spec file.
+"""
+Tutorial: write your own plugin package, from a custom operator to running it from a spec file
+==============================================================================================
 
 Run it: ``python tutorials/write_your_own_plugin.py``. It writes a small
 package, ``haar_plugin``, into a temporary folder, and follows it the whole
