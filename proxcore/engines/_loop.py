@@ -16,10 +16,10 @@ import warnings
 
 import numpy as np
 
-from .._validation import ConvergenceWarning, check_positive_int, check_scalar
+from .._validation import ConvergenceWarning, InvalidParameterError, check_array, check_positive_int, check_scalar
 from ..result import Result, Status
 
-__all__ = ["check_loop_options", "run"]
+__all__ = ["check_loop_options", "initial_point", "run"]
 
 
 def check_loop_options(owner, max_iter, tol, target, callback):
@@ -30,6 +30,17 @@ def check_loop_options(owner, max_iter, tol, target, callback):
     if callback is not None and not callable(callback):
         raise TypeError(f"The 'callback' parameter of {owner} must be callable; got {callback!r}.")
     return max_iter, tol, target, callback
+
+
+def initial_point(x0, problem, method):
+    """The starting deepest code: zeros, or a validated copy of ``x0`` in the problem's dtype."""
+    shape = tuple(problem.in_shape) + tuple(problem.batch_shape)
+    if x0 is None:
+        return np.zeros(shape, dtype=problem.dtype)
+    x0 = check_array(x0, "x0")
+    if x0.shape != shape:
+        raise InvalidParameterError(f"The 'x0' parameter of {method} must have shape {shape}; got {x0.shape}.")
+    return x0.astype(problem.dtype)  # a copy: the caller's array is never touched
 
 
 def run(engine, x0, *, max_iter, tol, target, callback, criterion, finish):

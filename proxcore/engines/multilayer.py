@@ -32,10 +32,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import InvalidParameterError, check_array, check_scalar
+from .._validation import InvalidParameterError, check_scalar
 from ..problem import Problem
 from ..regularizers import L1
-from ._loop import check_loop_options, run
+from ._loop import check_loop_options, initial_point, run
 
 __all__ = ["ml_ista", "ml_fista", "MultiLayerState", "default_steps"]
 
@@ -161,14 +161,7 @@ def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, 
                 )
     dtype = problem.dtype
     y = np.asarray(problem.y, dtype=dtype)
-    shape = problem.in_shape + problem.batch_shape
-    if x0 is None:
-        x0 = np.zeros(shape, dtype=dtype)
-    else:
-        x0 = check_array(x0, "x0")
-        if x0.shape != shape:
-            raise InvalidParameterError(f"The 'x0' parameter of {method} must have shape {shape}; got {x0.shape}.")
-        x0 = x0.astype(dtype)  # a copy: the caller's array is never touched
+    x0 = initial_point(x0, problem, method)
     restart = accelerated if restart is None else bool(restart)
     engine = _NestedGradientMapping(layers, y, steps, accelerated=accelerated, restart=restart and accelerated,
                                     dtype=dtype)

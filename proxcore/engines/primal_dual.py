@@ -41,10 +41,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import InvalidParameterError, check_array, check_scalar
+from .._validation import InvalidParameterError, check_scalar
 from ..problem import Problem
 from ..regularizers import L1, Zero
-from ._loop import check_loop_options, run
+from ._loop import check_loop_options, initial_point, run
 
 __all__ = ["primal_dual", "PrimalDualState"]
 
@@ -416,14 +416,7 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
     balance = 1.0 if balance is None else balance
     balance = check_scalar(balance, "balance", method, low=0.0, low_open=True, high=math.inf, high_open=True)
     dtype = problem.dtype
-    shape = problem.in_shape + problem.batch_shape
-    if x0 is None:
-        x0 = np.zeros(shape, dtype=dtype)
-    else:
-        x0 = check_array(x0, "x0")
-        if x0.shape != shape:
-            raise InvalidParameterError(f"The 'x0' parameter of {method} must have shape {shape}; got {x0.shape}.")
-        x0 = x0.astype(dtype)  # a copy: the caller's array is never touched
+    x0 = initial_point(x0, problem, method)
     prox_reg, splits = _compile(problem)
     if algorithm == "admm":
         if step is not None:

@@ -23,11 +23,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import certificates
-from .._validation import InvalidParameterError, check_array, check_scalar
+from .._validation import InvalidParameterError, check_scalar
 from ..linalg import gram
 from ..problem import Problem
 from ..regularizers import L1
-from ._loop import check_loop_options, run
+from ._loop import check_loop_options, initial_point, run
 
 __all__ = ["ista", "fista", "ProxGradState", "proximal_step"]
 
@@ -223,14 +223,7 @@ def _prepare(problem, method, x0, step, backtracking, check_step):
     D, reg = layer.operator, layer.regularizer
     dtype = problem.dtype
     y = np.asarray(problem.y, dtype=dtype)
-    shape = tuple(D.in_shape) + problem.batch_shape
-    if x0 is None:
-        x0 = np.zeros(shape, dtype=dtype)
-    else:
-        x0 = check_array(x0, "x0")
-        if x0.shape != shape:
-            raise InvalidParameterError(f"The 'x0' parameter of {method} must have shape {shape}; got {x0.shape}.")
-        x0 = x0.astype(dtype)  # a copy: the caller's array is never touched
+    x0 = initial_point(x0, problem, method)
     f = _LeastSquaresTerm(D, y, dtype)
     if backtracking:
         if step is not None:
