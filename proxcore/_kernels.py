@@ -98,20 +98,26 @@ def _keep_largest(v, s, out):
             out[i, c] = v[i, c]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_step_sums(stats, c, xi, zi, pi):
+    # ‖x − z‖², ‖x‖², ‖z‖², ⟨z − x, x − x_prev⟩ of column c, accumulated in float64 for every dtype
+    x64, z64 = np.float64(xi), np.float64(zi)
+    d = x64 - z64
+    stats[0, c] += d * d
+    stats[1, c] += x64 * x64
+    stats[2, c] += z64 * z64
+    stats[3, c] += -d * (x64 - np.float64(pi))
+
+
 @_jit
 def _accelerate(x, z, x_prev, beta, extrapolate, z_out, stats):
     # one pass: the per-signal sums of a proximal gradient step and, if asked, the
-    # extrapolated point x + β_c (x − x_prev); sums accumulate in float64 for every dtype
+    # extrapolated point x + β_c (x − x_prev)
     R, C = x.shape
     for r in range(R):
         for c in range(C):
             xi = x[r, c]
-            x64, z64 = np.float64(xi), np.float64(z[r, c])
-            d = x64 - z64
-            stats[0, c] += d * d
-            stats[1, c] += x64 * x64
-            stats[2, c] += z64 * z64
-            stats[3, c] += -d * (x64 - np.float64(x_prev[r, c]))
+            _add_step_sums(stats, c, xi, z[r, c], x_prev[r, c])
             if extrapolate:
                 z_out[r, c] = xi + beta[c] * (xi - x_prev[r, c])
 
@@ -133,13 +139,8 @@ def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_o
                 a = abs(u) - t
                 xi = (a if u > 0 else -a) if a > 0 else u - u
             x_out[r, c] = xi
-            x64, z64 = np.float64(xi), np.float64(z[r, c])
-            d = x64 - z64
-            stats[0, c] += d * d
-            stats[1, c] += x64 * x64
-            stats[2, c] += z64 * z64
-            stats[3, c] += -d * (x64 - np.float64(x_prev[r, c]))
-            stats[4, c] += w * abs(x64)
+            _add_step_sums(stats, c, xi, z[r, c], x_prev[r, c])
+            stats[4, c] += w * abs(np.float64(xi))
             if extrapolate:
                 z_out[r, c] = xi + beta[c] * (xi - x_prev[r, c])
 
