@@ -7,7 +7,8 @@ import warnings
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PAGES = ["README.md", "docs/core.md", "docs/multilayer.md"]
+PAGES = ["README.md", "docs/core.md", "docs/multilayer.md", "docs/getting_started.md", "docs/choosing_a_pursuit.md",
+         "docs/reading_a_result.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -1,4 +1,6 @@
-"""Tutorial: synthesis vs synthesis–analysis oracle denoising in a two-layer model.
+"""
+Tutorial: synthesis vs synthesis–analysis oracle denoising in a two-layer model
+===============================================================================
 
 The two-layer model ``y = D₁D₂γ₂ + w``, ``γ₁ = D₂γ₂``, couples a synthesis
 prior (``γ₂`` is sparse) with an analysis prior (``γ₁ = D₂γ₂`` has zero
