@@ -162,6 +162,12 @@ def solve(args) -> int:
 
     spec = read_spec(args.spec)
     options = solver_options(spec)
+    if args.scheduler:  # on a Dask cluster: the data memory-mapped or Zarr, solved chunk by chunk
+        import os
+
+        from .distributed import cli_solve
+
+        return cli_solve(args, spec, options, os.path.dirname(os.path.abspath(args.spec)))
     try:
         Y = np.load(args.data, allow_pickle=False)
     except FileNotFoundError:
@@ -255,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where to write x, every code and the history (.npz)")
     p.epilog = "exit status: 0 converged, 1 stopped before converging (results still written), 2 user error"
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="solve on a running Dask scheduler (tcp://host:port): --data is memory-mapped (.npy) or "
+                        "Zarr, solved chunk by chunk; --out .zarr streams the codes (needs proxcore[dask])")
+    p.add_argument("--chunk-size", type=int, dest="chunk_size", metavar="N",
+                   help="with --scheduler: signals per chunk (default: the Zarr chunks, or about 64 MB)")
     p.set_defaults(func=solve)
     p = sub.add_parser("plugins", help="list every registered dictionary, operator, regularizer and pursuit")
     p.set_defaults(func=list_plugins)

@@ -309,12 +309,10 @@ def solve(problem, method="fista", *, client=None, **options) -> DaskResult:
     token = dask.base.tokenize(template_future.key, method, options, *blocks, x0)
     solve_one = dask.delayed(_solve_block, pure=True)
     for index in np.ndindex(*grid):
-        signal_index = (0,) * len(shapes[0])
         args = [db[(0,) * len(shape) + index] for db, shape in zip(delayed_blocks, shapes)]
         if x0_blocks is not None:
             args.append(x0_blocks[(0,) * len(in_shape) + index])
         batch = tuple(batch_chunks[a][i] for a, i in enumerate(index))
-        del signal_index
         result = solve_one(template_future, method, options, n_data, *args,
                            dask_key_name=f"proxcore-solve-{token}-{'-'.join(map(str, index))}")
         for i, (shape, dtype) in enumerate(code_specs):
@@ -346,3 +344,158 @@ def solve(problem, method="fista", *, client=None, **options) -> DaskResult:
         chunks=batch_chunks,
         **{name: assemble(scalars[name], 0) for name in scalar_dtypes},
     )
+
+
+# ---------------------------------------------------------------------- the command line
+class NpyFile:
+    """A ``.npy`` file as a lazy array for ``dask.array.from_array``: each task memory-maps the file itself.
+
+    Pickles as its path (a ``np.memmap`` would pickle as a copy of the data),
+    so a chunk's task reads only that chunk's bytes, on the worker. The path
+    must be readable by the workers (the same machine or a shared file system).
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+        mapped = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        self.shape, self.dtype, self.ndim = mapped.shape, mapped.dtype, mapped.ndim
+
+    def __getitem__(self, key):
+        return np.array(np.load(self.path, mmap_mode="r", allow_pickle=False)[key])
+
+    def __getstate__(self):
+        return {"path": self.path, "shape": self.shape, "dtype": self.dtype, "ndim": self.ndim}
+
+
+def open_data(path, chunk_size=None):
+    """A ``.npy`` file (memory-mapped) or a Zarr array as a ``dask.array``, chunked along the last axis.
+
+    ``chunk_size`` (signals per chunk) rechunks the last axis; the default
+    keeps a Zarr array's own chunks and gives a ``.npy`` chunks of about 64 MB.
+    Errors name ``--data``.
+    """
+    import os
+
+    import dask.array as da
+
+    if not os.path.exists(path):
+        raise InvalidParameterError(f"--data: no such file {path!r}.")
+    if os.path.isdir(path) or str(path).rstrip("/").endswith(".zarr"):
+        try:
+            y = da.from_zarr(str(path))
+        except ImportError:
+            raise InvalidParameterError("--data: reading Zarr needs zarr: pip install 'proxcore[zarr]'.") from None
+        except Exception as exc:  # zarr raises many kinds
+            raise InvalidParameterError(f"--data: cannot read {path!r} as a Zarr array ({exc}).") from None
+        if chunk_size is not None:
+            y = y.rechunk({y.ndim - 1: chunk_size})
+        return y
+    try:
+        source = NpyFile(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidParameterError(f"--data: cannot read {path!r} as a .npy array ({exc}).") from None
+    if source.ndim == 0:
+        raise InvalidParameterError(f"--data: {path!r} holds a scalar; signals go in columns.")
+    if chunk_size is None:
+        per_signal = max(math.prod(source.shape[:-1]) * source.dtype.itemsize, 1)
+        chunk_size = max(1, min(source.shape[-1], (64 << 20) // per_signal))
+    chunks = source.shape[:-1] + (chunk_size,)
+    return da.from_array(source, chunks=chunks, asarray=True, fancy=False, name=f"npy-{_file_token(path)}")
+
+
+def _file_token(path):
+    import os
+
+    import dask
+
+    stat = os.stat(path)
+    return dask.base.tokenize(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+def cli_solve(args, spec, options, base_dir) -> int:
+    """``proxcore solve SPEC --data Y --scheduler ADDRESS --out OUT``: the run on a Dask scheduler.
+
+    ``--out`` ending in ``.zarr`` streams ``x`` and every code to a Zarr store
+    chunk by chunk (nothing gathered); anything else is an ``.npz`` gathered
+    on this machine, as without ``--scheduler``. A progress bar counts the
+    tasks on stderr (on a terminal, unless ``--quiet``).
+    """
+    import contextlib
+    import time
+
+    import dask
+    from distributed import Client, progress
+
+    from .problem import Problem
+
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise InvalidParameterError(f"--chunk-size must be a positive number of signals; got {args.chunk_size}.")
+    try:
+        client = Client(args.scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InvalidParameterError(f"--scheduler: cannot connect to {args.scheduler!r} ({exc}).") from None
+    try:
+        Y = open_data(args.data, args.chunk_size)
+        problem = Problem.from_spec(spec, y=Y, base_dir=base_dir)
+        method = args.method or options.pop("method", None)
+        options.pop("method", None)
+        if method is None:
+            method = "primal-dual" if not problem.is_chain else ("fista" if len(problem.layers) == 1 else "ml-fista")
+        if args.max_iter is not None:
+            options["max_iter"] = args.max_iter
+        if args.tol is not None:
+            options["tol"] = args.tol
+        start = time.perf_counter()
+        res = solve(problem, method, client=client, **options)
+        out = str(args.out)
+        small = {"n_iter": res.n_iter, "converged": res.converged, "status": res.status,
+                 "objective": res.objective, "step": res.step, "message": res.message}
+        if out.rstrip("/").endswith(".zarr"):
+            import dask.array as da
+
+            big = {"x": res.x, "signal_converged": res.signal_converged, "gap": res.gap}
+            big.update({f"code{i}": c for i, c in enumerate(res.codes[:-1], start=1)})
+            try:
+                stores = [da.to_zarr(a, out, component=name, overwrite=True, compute=False) for name, a in big.items()]
+            except Exception as exc:
+                raise InvalidParameterError(f"--out: cannot write {out!r} ({exc}).") from None
+            names = list(small)
+            futures = client.compute(stores + [small[n] for n in names])
+        else:
+            names = ["x", "signal_converged", "gap"] + list(small) + [f"code{i}" for i in range(1, len(res.codes))]
+            collections = dict(small, x=res.x, signal_converged=res.signal_converged, gap=res.gap)
+            collections.update({f"code{i}": c for i, c in enumerate(res.codes[:-1], start=1)})
+            futures = client.compute([collections[n] for n in names])
+        if not args.quiet and sys.stderr.isatty():
+            with contextlib.redirect_stdout(sys.stderr):
+                progress(futures, notebook=False)
+        values = client.gather(futures)
+        elapsed = time.perf_counter() - start
+        if out.rstrip("/").endswith(".zarr"):
+            info = dict(zip(names, values[len(values) - len(names):]))
+            written = f"{out} (x, code1..code{len(res.codes) - 1 or 1}, signal_converged, gap)"
+        else:
+            info = dict(zip(names, values))
+            arrays = dict(info, message=np.asarray(info["message"], dtype=str))
+            arrays[f"code{len(res.codes)}"] = info["x"]
+            try:
+                np.savez(out, **arrays)
+            except OSError as exc:
+                raise InvalidParameterError(f"--out: cannot write {out!r} ({exc.strerror or exc}).") from None
+            written = f"{out} (x, code1..code{len(res.codes)}, per-chunk n_iter/converged/status/objective)"
+    finally:
+        client.close()
+    converged = bool(np.all(info["converged"]))
+    n_chunks = int(np.size(info["converged"]))
+    print(f"method     {method}")
+    print(f"scheduler  {args.scheduler}")
+    print(f"signals    {math.prod(problem.batch_shape)} in {n_chunks} chunk(s)")
+    print(f"objective  {float(np.sum(info['objective'])):.10g}")
+    print(f"iterations {int(np.max(info['n_iter'], initial=0))} (most in one chunk)")
+    print(f"converged  {converged} ({int(np.count_nonzero(info['converged']))} of {n_chunks} chunks)")
+    print(f"time       {elapsed:.3f} s")
+    if not converged:
+        first = np.flatnonzero(~np.asarray(info["converged"]).ravel())[0]
+        print(f"message    chunk {first}: {np.asarray(info['message']).ravel()[first]}")
+    print(f"wrote      {written}")
+    return 0 if converged else 1
