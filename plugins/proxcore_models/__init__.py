@@ -1,0 +1,24 @@
+"""The talk's other models, as a proxcore plugin: cosparse analysis and the deep coding problem.
+
+Registers, through the ``proxcore`` entry-point group like any third-party
+package, the pursuit ``gap`` (greedy analysis pursuit for
+``min ‖y − Mx‖² s.t. ‖Ωx‖₀ ≤ p − ℓ``, :func:`proxcore_models.cosparse.gap`),
+and offers the constraint :class:`Cosparse` (``‖Ωx‖₀ ≤ p − ℓ``) it solves.
+
+>>> import proxcore as pc
+>>> callable(pc.pursuit("gap"))
+True
+"""
+
+from proxcore.plugins import hookimpl
+
+from .cosparse import Cosparse, gap
+
+PROXCORE_PLUGIN_API = (1, 0)
+
+__all__ = ["Cosparse", "gap"]
+
+
+@hookimpl
+def proxcore_pursuits():
+    return {"gap": gap}
