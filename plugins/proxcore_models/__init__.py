@@ -1,9 +1,11 @@
 """The talk's other models, as a proxcore plugin: cosparse analysis and the deep coding problem.
 
 Registers, through the ``proxcore`` entry-point group like any third-party
-package, the pursuit ``gap`` (greedy analysis pursuit for
-``min ‖y − Mx‖² s.t. ‖Ωx‖₀ ≤ p − ℓ``, :func:`proxcore_models.cosparse.gap`),
-and offers the constraint :class:`Cosparse` (``‖Ωx‖₀ ≤ p − ℓ``) it solves.
+package, the pursuits ``gap`` (greedy analysis pursuit for
+``min ‖y − Mx‖² s.t. ‖Ωx‖₀ ≤ p − ℓ``, :func:`proxcore_models.cosparse.gap`)
+and ``layered-omp`` (the deep coding problem, one OMP per layer with its
+tolerance, :func:`proxcore_models.layered.layered_omp`), and offers the
+constraint :class:`Cosparse` (``‖Ωx‖₀ ≤ p − ℓ``) that ``gap`` solves.
 
 >>> import proxcore as pc
 >>> callable(pc.pursuit("gap"))
@@ -13,12 +15,13 @@ True
 from proxcore.plugins import hookimpl
 
 from .cosparse import Cosparse, gap
+from .layered import layered_omp
 
 PROXCORE_PLUGIN_API = (1, 0)
 
-__all__ = ["Cosparse", "gap"]
+__all__ = ["Cosparse", "gap", "layered_omp"]
 
 
 @hookimpl
 def proxcore_pursuits():
-    return {"gap": gap}
+    return {"gap": gap, "layered-omp": layered_omp}
