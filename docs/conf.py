@@ -39,6 +39,7 @@ extensions = [
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
+    "proxcore_registry",  # docs/sphinxext: the page of registered names
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

@@ -30,7 +30,7 @@ def convolution(filters=None, signal_shape=None, *, n_filters=None, filter_shape
 
     Parameters
     ----------
-    filters : array_like of shape (K, *fshape) or (K, C, *fshape), optional
+    filters : array_like of shape ``(K, *fshape)`` or ``(K, C, *fshape)``, optional
         The filters; if omitted, ``n_filters`` and ``filter_shape`` draw them.
     signal_shape : int or sequence of int
         Shape of one signal (without the channel axis).

@@ -211,7 +211,7 @@ def gap(problem, *, noise=None, rows_per_step=1):
     problem is NP-hard). For denoising (``M = I``), write ``x`` for the true
     signal, ``Λ* = {j : ω_jᵀx = 0}`` with ``|Λ*| ≥ ℓ``, and ``y = x + w``.
     Every estimate of step 1 satisfies ``‖x̂ − y‖ ≤ ε``, hence
-    ``|ω̄_jᵀx̂ − ω̄_jᵀx| ≤ ‖w‖ + ε`` for the normalized rows ``ω̄_j``. So if
+    ``|ω̄_jᵀx̂ − ω̄_jᵀx| ≤ ‖w‖ + ε`` for the normalized rows ``ω̄_j``. So if::
 
         ‖w‖₂ + ε < ½ min_{j ∉ Λ*} |ω_jᵀx| / ‖ω_j‖
 
