@@ -305,3 +305,21 @@ def test_cli_scheduler_errors_are_one_line(cluster, tmp_path, capsys, rng):
     assert main(["solve", str(spec), "--data", str(tmp_path / "Y.npy"), "--scheduler", cluster.scheduler_address,
                  "--chunk-size", "0", "--out", str(tmp_path / "o.npz")]) == 2
     assert "--chunk-size" in capsys.readouterr().err
+
+
+def test_docs_page_runs(tmp_path, monkeypatch):
+    import pathlib
+    import re
+
+    pytest.importorskip("zarr")
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "dask.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    assert len(blocks) == 3
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for block in blocks:
+            exec(compile(block, "docs/dask.md:example", "exec"), namespace)
+    assert namespace["converged"].shape == (4,) and namespace["x_part"].shape == (64, 5)
+    assert os.path.isdir(namespace["out"])

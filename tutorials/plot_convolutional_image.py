@@ -109,7 +109,6 @@ for ax, (img, title) in zip(axes.ravel(), panels):
     ax.axis("off")
 fig.tight_layout()
 fig.savefig(OUT / "convolutional_image.png", dpi=80)
-plt.close(fig)
 
 fig, axes = plt.subplots(4, 8, figsize=(8, 4))
 for ax, h in zip(axes.ravel(), filters):
@@ -117,7 +116,6 @@ for ax, h in zip(axes.ravel(), filters):
     ax.axis("off")
 fig.suptitle("the 32 filters (8×8 DCT atoms)")
 fig.savefig(OUT / "convolutional_filters.png", dpi=80)
-plt.close(fig)
 
 fig, ax = plt.subplots(figsize=(5, 3.5))
 history = res.history["objective"]
@@ -127,7 +125,6 @@ ax.set_ylabel("F(x_k) − min F")
 ax.set_title("FISTA on the convolutional Lasso")
 fig.tight_layout()
 fig.savefig(OUT / "convolutional_convergence.png", dpi=80)
-plt.close(fig)
 
 # ------------------------------------------------------------------------------------ 2. a 1-D signal
 # Three filters of length 16, a few spikes each, noise. ℓ1 recovers the spikes (up to shrinkage);
@@ -170,7 +167,6 @@ for ax, (x, title) in zip(axes[1:], ((bp.x, "codes, ℓ1"), (pg.x, "codes, ‖x�
     ax.set_title(title + " (grey stems: the truth)")
 fig.tight_layout()
 fig.savefig(OUT / "convolutional_1d.png", dpi=80)
-plt.close(fig)
 
 # ------------------------------------------------------------------------------------ 3. two layers
 # The multi-layer convolutional model (ML-CSC): y = D1 γ1, γ1 = D2 γ2, both codes sparse. D2 is a
