@@ -50,6 +50,19 @@ class Feasibility:
         ``‖γ_i‖₀`` (dense layers) or ``‖γ_i‖₀,∞`` (convolutional layers) per signal.
     budgets : tuple of int
         ``s_i``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from proxcore.dcp import DCP
+    >>> dcp = DCP.chain(np.array([1.0, 1.1, 0.0]), [(np.eye(3), 2, 0.05), (np.array([[1.0], [1.0], [0.0]]), 1, 0.05)])
+    >>> report = dcp.feasibility([np.array([1.0, 1.0, 0.1]), np.array([1.0])])   # γ₁ has 3 non-zeros, s₁ = 2
+    >>> report.feasible, [round(float(m), 12) for m in report.residual_margins], [int(m) for m in report.sparsity_margins]
+    (False, [0.03, 0.04], [-1, 0])
+    >>> print(report)
+    DCP: NOT feasible (0 of 1 signal(s))
+      layer 1: residual 0.02 <= 0.05? yes (max over signals); sparsity 3 <= 2? no
+      layer 2: residual 0.01 <= 0.05? yes (max over signals); sparsity 1 <= 1? yes
     """
 
     feasible: bool
