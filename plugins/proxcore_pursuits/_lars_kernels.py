@@ -1,7 +1,8 @@
-"""LARS–Lasso homotopy on the Gram matrix, one signal at a time.
+"""LARS–Lasso homotopy on the Gram matrix, one signal at a time, signals in parallel.
 
-The same source runs compiled by numba (:func:`lars`) and as plain Python
-with NumPy (:func:`lars_numpy`), so the twin is exact by construction.
+The same source runs compiled by numba (:func:`lars`, ``parallel=True``: the
+signals are split into one chunk per thread) and as plain Python with NumPy
+(:func:`lars_numpy`), so the twin is exact by construction.
 
 For ``½‖y − Du‖² + ‖u‖₁`` (weights are folded into the columns of ``D``
 by the caller), from ``u = 0`` at ``λ = max|c|``, ``c = Dᵀ(y − Du)``, the
@@ -12,6 +13,10 @@ inactive correlation reaches ``±λ`` (the atom joins), an active coefficient
 crosses zero (the Lasso modification: it leaves), or ``λ`` reaches the
 target 1 (Efron, Hastie, Johnstone & Tibshirani 2004; Osborne et al. 2000).
 With ``nonneg`` only positive correlations join and ``s_A = 1``.
+
+The Cholesky factor of ``G_AA`` grows by one row when an atom joins
+(``O(k²)``) and is refactored only when one leaves; the objective after each
+step costs ``O(k)``, from ``(Gu)_A = b_A − c_A``.
 """
 
 from __future__ import annotations
@@ -21,145 +26,162 @@ import numpy as np
 __all__ = ["lars", "lars_numpy"]
 
 _compiled = None
+prange = range  # numba.prange once compiled; numba.prange also runs as range in Python
 
 
-def _lars_batch(G, B, yy, nonneg, max_steps, X, steps, status, hist):
+def _lars_batch(G, B, yy, nonneg, max_steps, n_chunks, X, steps, status, hist):
     N, m = B.shape
-    for j in range(N):
+    for chunk in prange(n_chunks):
         c = np.empty(m)
-        for i in range(m):
-            c[i] = B[j, i]
         x = np.zeros(m)
+        a = np.empty(m)
         active = np.zeros(m, dtype=np.bool_)
         order = np.zeros(m, dtype=np.int64)
-        k = 0
-        best = 0
-        lam = -1.0
-        for i in range(m):
-            v = c[i] if nonneg else abs(c[i])
-            if v > lam:
-                lam = v
-                best = i
-        n_steps = 0
-        done = lam <= 1.0
-        if not done:
-            active[best] = True
-            order[0] = best
-            k = 1
-        dropped = -1
-        while not done and n_steps < max_steps:
-            n_steps += 1
-            GA = np.empty((k, k))
-            s = np.empty(k)
-            for p in range(k):
-                s[p] = 1.0 if (nonneg or c[order[p]] >= 0) else -1.0
-                for q in range(k):
-                    GA[p, q] = G[order[p], order[q]]
-            # d = GA⁻¹ s by Cholesky, inline (cheap to compile, unlike LAPACK; no helper to rebind)
-            L = np.zeros((k, k))
-            for p in range(k):
-                for q in range(p + 1):
-                    acc = GA[p, q]
-                    for r in range(q):
-                        acc -= L[p, r] * L[q, r]
-                    if p == q:
-                        L[p, p] = np.sqrt(max(acc, 1e-300))
-                    else:
-                        L[p, q] = acc / L[q, q]
-            z = np.empty(k)
-            for p in range(k):
-                acc = s[p]
-                for r in range(p):
-                    acc -= L[p, r] * z[r]
-                z[p] = acc / L[p, p]
-            d = np.empty(k)
-            for p in range(k - 1, -1, -1):
-                acc = z[p]
-                for r in range(p + 1, k):
-                    acc -= L[r, p] * d[r]
-                d[p] = acc / L[p, p]
-            a = np.zeros(m)
-            for p in range(k):
-                row = order[p]
-                for i in range(m):
-                    a[i] += G[row, i] * d[p]
-            gamma = lam - 1.0
-            event = 0
-            who = -1
+        L = np.zeros((m, m))  # L[:k, :k] L[:k, :k]ᵀ = G_AA, rows in the order of `order`
+        z = np.empty(m)
+        d = np.empty(m)
+        for j in range(chunk * N // n_chunks, (chunk + 1) * N // n_chunks):
             for i in range(m):
-                if active[i] or i == dropped:
-                    continue
-                if 1.0 - a[i] > 1e-12:
-                    g = (lam - c[i]) / (1.0 - a[i])
-                    if 0.0 < g < gamma:
-                        gamma, event, who = g, 1, i
-                if not nonneg and 1.0 + a[i] > 1e-12:
-                    g = (lam + c[i]) / (1.0 + a[i])
-                    if 0.0 < g < gamma:
-                        gamma, event, who = g, 1, i
-            for p in range(k):
-                if d[p] != 0.0:
-                    g = -x[order[p]] / d[p]
-                    if 0.0 < g < gamma:
-                        gamma, event, who = g, 2, p
-            for p in range(k):
-                x[order[p]] += gamma * d[p]
+                c[i] = B[j, i]
+                x[i] = 0.0
+                active[i] = False
+            k = 0
+            best = 0
+            lam = -1.0
             for i in range(m):
-                c[i] -= gamma * a[i]
-            lam -= gamma
+                v = c[i] if nonneg else abs(c[i])
+                if v > lam:
+                    lam = v
+                    best = i
+            n_steps = 0
+            done = lam <= 1.0
+            joining = -1 if done else best
+            refactor = False
             dropped = -1
-            if event == 0:
-                done = True
-            elif event == 1:
-                active[who] = True
-                order[k] = who
-                k += 1
-            else:
-                leaving = order[who]
-                x[leaving] = 0.0
-                active[leaving] = False
-                for p in range(who, k - 1):
-                    order[p] = order[p + 1]
-                k -= 1
-                dropped = leaving
-            # objective at the target weight 1: ½‖y − Du‖² + ‖u‖₁ = ½(yy − 2uᵀb + uᵀGu) + ‖u‖₁
-            ub = 0.0
-            uGu = 0.0
-            l1 = 0.0
-            for p in range(k):
-                ip = order[p]
-                ub += x[ip] * B[j, ip]
-                l1 += abs(x[ip])
-                for q in range(k):
-                    uGu += x[ip] * G[ip, order[q]] * x[order[q]]
-            hist[n_steps - 1] += 0.5 * max(yy[j] - 2.0 * ub + uGu, 0.0) + l1
-        for i in range(m):
-            X[j, i] = x[i]
-        steps[j] = n_steps
-        status[j] = 0 if done else 1
+            while not done and n_steps < max_steps:
+                n_steps += 1
+                if refactor:  # an atom left: factor G_AA of the remaining atoms afresh
+                    for p in range(k):
+                        for q in range(p + 1):
+                            acc = G[order[p], order[q]]
+                            for r in range(q):
+                                acc -= L[p, r] * L[q, r]
+                            if p == q:
+                                L[p, p] = np.sqrt(max(acc, 1e-300))
+                            else:
+                                L[p, q] = acc / L[q, q]
+                    refactor = False
+                if joining >= 0:  # append the row of the new atom: L w = G_A,new, ℓ = sqrt(G_new,new − ‖w‖²)
+                    acc_diag = G[joining, joining]
+                    for p in range(k):
+                        acc = G[order[p], joining]
+                        for r in range(p):
+                            acc -= L[p, r] * L[k, r]
+                        L[k, p] = acc / L[p, p]
+                        acc_diag -= L[k, p] * L[k, p]
+                    L[k, k] = np.sqrt(max(acc_diag, 1e-300))
+                    active[joining] = True
+                    order[k] = joining
+                    k += 1
+                    joining = -1
+                # d = G_AA⁻¹ s_A by the two triangular solves
+                for p in range(k):
+                    acc = 1.0 if (nonneg or c[order[p]] >= 0) else -1.0
+                    for r in range(p):
+                        acc -= L[p, r] * z[r]
+                    z[p] = acc / L[p, p]
+                for p in range(k - 1, -1, -1):
+                    acc = z[p]
+                    for r in range(p + 1, k):
+                        acc -= L[r, p] * d[r]
+                    d[p] = acc / L[p, p]
+                for i in range(m):
+                    a[i] = 0.0
+                for p in range(k):
+                    row = order[p]
+                    dp = d[p]
+                    for i in range(m):
+                        a[i] += G[row, i] * dp
+                gamma = lam - 1.0
+                event = 0
+                who = -1
+                for i in range(m):
+                    if active[i] or i == dropped:
+                        continue
+                    if 1.0 - a[i] > 1e-12:
+                        g = (lam - c[i]) / (1.0 - a[i])
+                        if 0.0 < g < gamma:
+                            gamma, event, who = g, 1, i
+                    if not nonneg and 1.0 + a[i] > 1e-12:
+                        g = (lam + c[i]) / (1.0 + a[i])
+                        if 0.0 < g < gamma:
+                            gamma, event, who = g, 1, i
+                for p in range(k):
+                    if d[p] != 0.0:
+                        g = -x[order[p]] / d[p]
+                        if 0.0 < g < gamma:
+                            gamma, event, who = g, 2, p
+                for p in range(k):
+                    x[order[p]] += gamma * d[p]
+                for i in range(m):
+                    c[i] -= gamma * a[i]
+                lam -= gamma
+                dropped = -1
+                if event == 0:
+                    done = True
+                elif event == 1:
+                    joining = who
+                else:
+                    leaving = order[who]
+                    x[leaving] = 0.0
+                    active[leaving] = False
+                    for p in range(who, k - 1):
+                        order[p] = order[p + 1]
+                    k -= 1
+                    dropped = leaving
+                    refactor = True
+                # objective at the target weight 1: ½(yy − 2uᵀb + uᵀGu) + ‖u‖₁, with (Gu)_A = b_A − c_A
+                ub = 0.0
+                uGu = 0.0
+                l1 = 0.0
+                for p in range(k):
+                    ip = order[p]
+                    ub += x[ip] * B[j, ip]
+                    uGu += x[ip] * (B[j, ip] - c[ip])
+                    l1 += abs(x[ip])
+                hist[chunk, n_steps - 1] += 0.5 * max(yy[j] - 2.0 * ub + uGu, 0.0) + l1
+            for i in range(m):
+                X[j, i] = x[i]
+            steps[j] = n_steps
+            status[j] = 0 if done else 1
 
 
-def _run(kernel, G, B, yy, nonneg, max_steps):
+def _run(kernel, n_chunks, G, B, yy, nonneg, max_steps):
     N, m = B.shape
+    n_chunks = max(1, min(n_chunks, N))
     X = np.zeros((N, m), dtype=B.dtype)
     steps = np.zeros(N, dtype=np.int64)
     status = np.zeros(N, dtype=np.int64)
-    hist = np.zeros(max(max_steps, 1))
+    hist = np.zeros((n_chunks, max(max_steps, 1)))
     kernel(np.asarray(G, dtype=np.float64), np.asarray(B, dtype=np.float64), np.asarray(yy, dtype=np.float64),
-           bool(nonneg), int(max_steps), X, steps, status, hist)
-    return X, steps, status, hist
+           bool(nonneg), int(max_steps), n_chunks, X, steps, status, hist)
+    return X, steps, status, hist.sum(axis=0)
 
 
 def lars(G, B, yy, nonneg, max_steps):
-    """The numba-compiled path (compiled on first call, cached); returns ``(X, steps, status, hist)``."""
-    global _compiled
-    if _compiled is None:
-        import numba
+    """The numba-compiled path (compiled on first call, cached; one chunk of signals per numba thread).
 
-        _compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(_lars_batch)
-    return _run(_compiled, G, B, yy, nonneg, max_steps)
+    Returns ``(X, steps, status, hist)``.
+    """
+    global _compiled, prange
+    import numba
+
+    if _compiled is None:
+        prange = numba.prange
+        _compiled = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")(_lars_batch)
+    return _run(_compiled, numba.get_num_threads(), G, B, yy, nonneg, max_steps)
 
 
 def lars_numpy(G, B, yy, nonneg, max_steps):
     """The same source run by the Python interpreter (slow; the reference for the compiled one)."""
-    return _run(_lars_batch, G, B, yy, nonneg, max_steps)
+    return _run(_lars_batch, 1, G, B, yy, nonneg, max_steps)
