@@ -29,7 +29,7 @@ _compiled = None
 prange = range  # numba.prange once compiled; numba.prange also runs as range in Python
 
 
-def _lars_batch(G, B, yy, nonneg, max_steps, n_chunks, X, steps, status, hist):
+def _lars_batch(G, B, yy, nonneg, max_steps, n_chunks, X, steps, status, objective, hist):
     N, m = B.shape
     for chunk in prange(n_chunks):
         c = np.empty(m)
@@ -58,6 +58,7 @@ def _lars_batch(G, B, yy, nonneg, max_steps, n_chunks, X, steps, status, hist):
             joining = -1 if done else best
             refactor = False
             dropped = -1
+            value = 0.5 * yy[j]
             while not done and n_steps < max_steps:
                 n_steps += 1
                 if refactor:  # an atom left: factor G_AA of the remaining atoms afresh
@@ -149,10 +150,12 @@ def _lars_batch(G, B, yy, nonneg, max_steps, n_chunks, X, steps, status, hist):
                     ub += x[ip] * B[j, ip]
                     uGu += x[ip] * (B[j, ip] - c[ip])
                     l1 += abs(x[ip])
-                hist[chunk, n_steps - 1] += 0.5 * max(yy[j] - 2.0 * ub + uGu, 0.0) + l1
+                value = 0.5 * max(yy[j] - 2.0 * ub + uGu, 0.0) + l1
+                hist[chunk, n_steps - 1] += value
             for i in range(m):
                 X[j, i] = x[i]
             steps[j] = n_steps
+            objective[j] = value
             status[j] = 0 if done else 1
 
 
@@ -162,16 +165,17 @@ def _run(kernel, n_chunks, G, B, yy, nonneg, max_steps):
     X = np.zeros((N, m), dtype=B.dtype)
     steps = np.zeros(N, dtype=np.int64)
     status = np.zeros(N, dtype=np.int64)
+    objective = np.zeros(N)
     hist = np.zeros((n_chunks, max(max_steps, 1)))
     kernel(np.asarray(G, dtype=np.float64), np.asarray(B, dtype=np.float64), np.asarray(yy, dtype=np.float64),
-           bool(nonneg), int(max_steps), n_chunks, X, steps, status, hist)
-    return X, steps, status, hist.sum(axis=0)
+           bool(nonneg), int(max_steps), n_chunks, X, steps, status, objective, hist)
+    return X, steps, status, objective, hist.sum(axis=0)
 
 
 def lars(G, B, yy, nonneg, max_steps):
     """The numba-compiled path (compiled on first call, cached; one chunk of signals per numba thread).
 
-    Returns ``(X, steps, status, hist)``.
+    Returns ``(X, steps, status, objective, hist)``: ``objective`` per signal at its last step.
     """
     global _compiled, prange
     import numba

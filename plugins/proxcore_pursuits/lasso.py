@@ -158,12 +158,9 @@ def lars(problem, *, max_iter=None, jit=True):
     B = np.ascontiguousarray(Y.T.astype(np.float64) @ scaled)
     yy = np.einsum("ij,ij->j", Y, Y, dtype=np.float64)
     run = _lars_kernels.lars if jit else _lars_kernels.lars_numpy
-    U, steps, status, hist = run(G, B, yy, reg.nonneg, max_iter)
-    U64 = U.astype(np.float64)
-    final = 0.5 * np.maximum(yy - 2 * np.einsum("ij,ij->i", U64, B) + np.einsum("ij,ij->i", U64 @ G, U64), 0)
-    final += np.abs(U64).sum(axis=1)
+    U, steps, status, final, hist = run(G, B, yy, reg.nonneg, max_iter)
     history = kernels._history(steps, final, hist)
-    x = np.ascontiguousarray((U64 / weights).T.astype(dtype)).reshape(tuple(D.in_shape) + problem.batch_shape)
+    x = np.ascontiguousarray((U / weights).T.astype(dtype)).reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = status == 0
     n_iter = int(steps.max()) if N else 0
     if ok.all():
