@@ -8,7 +8,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/core.md", "docs/multilayer.md", "docs/getting_started.md", "docs/choosing_a_pursuit.md",
-         "docs/reading_a_result.md"]
+         "docs/reading_a_result.md", "docs/learn.md", "docs/models.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)
