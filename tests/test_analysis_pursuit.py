@@ -16,13 +16,14 @@ import proxcore as pc
 import proxcore_models
 from proxcore.testing import check_pursuit
 from proxcore_models import Cosparse, cosparse
+from proxcore_models.cosparse import _constrained_estimate, _factor
 
 from .conftest import frozen
 
 n, p, ell = 30, 45, 22
 
 
-def model(rng, N, sigma):
+def model(rng, N, sigma, n=n, p=p, ell=ell):
     """Random unit-norm rows Ω; each x in the null space of ℓ random rows (its co-support)."""
     W = rng.standard_normal((p, n))
     W /= np.linalg.norm(W, axis=1, keepdims=True)
@@ -90,6 +91,86 @@ def test_denoising_errors_of_gap_and_l1_against_the_oracle(rng):
     assert e_oracle.mean() <= e_gap.mean() and e_oracle.mean() <= e_l1.mean()
     # both are within an order of magnitude of it at this noise level
     assert e_gap.mean() < 10 * e_oracle.mean() and e_l1.mean() < 10 * e_oracle.mean()
+
+
+@pytest.mark.parametrize("measure", ["identity", "tall"])
+def test_reprojection_step_matches_cvxpy(measure):
+    # GAP's step 1, x̂ = argmin ‖Ω_Λx‖²  s.t.  ‖y − Mx‖₂ ≤ ε, per signal, against cvxpy (CLARABEL)
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(7)
+    q, m, kept = 14, 10, 6  # Ω ∈ R^{q×m}, Λ = 6 rows: null(Ω_Λ) has dimension 4
+    W = rng.standard_normal((q, m))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    M = np.eye(m) if measure == "identity" else rng.standard_normal((16, m))
+    N = 6
+    Y = M @ rng.standard_normal((m, N)) + 0.3 * rng.standard_normal((M.shape[0], N))
+    mask = np.zeros((q, N), bool)
+    for j in range(N):
+        mask[rng.choice(q, kept, replace=False), j] = True
+    # ε between the least-squares residual and the residual of the best fit in null(Ω_Λ):
+    # the constraint is active and, M being injective, the minimizer unique
+    ls = np.linalg.norm(Y - M @ np.linalg.lstsq(M, Y, rcond=None)[0], axis=0)
+    on_null, fits = np.empty(N), np.empty((m, N))
+    for j in range(N):
+        V = np.linalg.svd(W[mask[:, j]])[2][kept:].T
+        fits[:, j] = V @ np.linalg.lstsq(M @ V, Y[:, j], rcond=None)[0]
+        on_null[j] = np.linalg.norm(Y[:, j] - M @ fits[:, j])
+    frac = np.array([0.1, 0.3, 0.5, 0.7, 0.9, 1.5])  # the last one: the null-space fit is within ε
+    eps = ls + frac * (on_null - ls)
+    Linv, WL = _factor(M)
+    X = _constrained_estimate(W, mask, Linv, WL, Linv @ (M.T @ Y), Y, eps)
+    # ε = 0: the unconstrained least-squares fit (for M = I, y itself)
+    X0 = _constrained_estimate(W, mask, Linv, WL, Linv @ (M.T @ Y), Y, np.zeros(N))
+    np.testing.assert_allclose(X0, np.linalg.lstsq(M, Y, rcond=None)[0], atol=1e-9)
+    assert np.all(np.linalg.norm(X - X0, axis=0) > 0.05 * np.linalg.norm(X0, axis=0))  # ε moves every estimate
+    for j in range(N):
+        Wl = W[mask[:, j]]
+        x = cp.Variable(m)
+        prob = cp.Problem(cp.Minimize(cp.sum_squares(Wl @ x)), [cp.norm(Y[:, j] - M @ x, 2) <= eps[j]])
+        prob.solve(solver="CLARABEL")
+        ours = float(np.sum((Wl @ X[:, j]) ** 2))
+        assert np.linalg.norm(Y[:, j] - M @ X[:, j]) <= eps[j] * (1 + 1e-9)  # feasible
+        if frac[j] < 1:  # active constraint: the unique minimizer (cvxpy's default accuracy is ~1e-5)
+            assert ours == pytest.approx(prob.value, rel=1e-6)
+            np.testing.assert_allclose(X[:, j], x.value, atol=1e-4 * np.linalg.norm(Y[:, j]))
+            # and its KKT certificate, to rounding: ‖y − Mx‖ = ε and Ω_ΛᵀΩ_Λx = ν Mᵀ(y − Mx) with ν > 0
+            r = Y[:, j] - M @ X[:, j]
+            g, h = Wl.T @ (Wl @ X[:, j]), M.T @ r
+            nu = (g @ h) / (h @ h)
+            assert nu > 0 and np.linalg.norm(g - nu * h) <= 1e-9 * np.linalg.norm(g)
+            assert np.linalg.norm(r) == pytest.approx(eps[j], rel=1e-9)
+        else:  # the null space is within ε: objective 0 at the least-squares fit in null(Ω_Λ)
+            assert ours <= 1e-20 and prob.value <= 1e-9
+            np.testing.assert_allclose(X[:, j], fits[:, j], atol=1e-9)
+
+
+def cosupport_of(W, Z, ell):
+    """The ℓ rows of smallest |ω̄_jᵀz| of each column (unit rows)."""
+    mask = np.zeros((W.shape[0], Z.shape[1]), bool)
+    mask[np.argsort(np.abs(W @ Z), axis=0, kind="stable")[:ell], np.arange(Z.shape[1])] = True
+    return mask
+
+
+def test_reprojection_finds_cosupports_one_shot_thresholding_misses():
+    # moderate SNR (σ = 0.01, ‖w‖ ≈ 0.04 against rows |ω̄_jᵀx| of order 0.3): GAP with noise = ε re-projects
+    # towards null(Ω_Λ) within ε of y, and finds co-supports that the ℓ smallest |ω̄_jᵀy| (one shot) miss.
+    # With noise = 0 the estimate stays y, and GAP *is* that one-shot thresholding.
+    q_n, q_p, q_ell, sigma, N = 16, 24, 12, 0.01, 25
+    gained, lost, totals = [], [], np.zeros(2, int)
+    for seed in range(4):
+        W, X, co, Y = model(np.random.default_rng(seed), N, sigma, n=q_n, p=q_p, ell=q_ell)
+        problem = pc.chain(Y, [(pc.Identity(q_n), Cosparse(W, q_ell))])
+        with_eps = pc.solve(problem, method="gap", noise=sigma * np.sqrt(q_n))
+        without = pc.solve(problem, method="gap")
+        one_shot = np.all(cosupport_of(W, Y, q_ell) == co, axis=0)
+        assert np.array_equal(cosupport_of(W, without.x, q_ell), cosupport_of(W, Y, q_ell))
+        gap_ok = np.all(cosupport_of(W, with_eps.x, q_ell) == co, axis=0)
+        gained.append(int(np.sum(gap_ok & ~one_shot)))
+        lost.append(int(np.sum(one_shot & ~gap_ok)))
+        totals += [gap_ok.sum(), one_shot.sum()]
+    assert all(g >= 1 for g in gained), gained  # in every trial, co-supports only the re-projection finds
+    assert sum(gained) >= sum(lost) + 5, (gained, lost)
+    assert totals[0] > totals[1], totals
 
 
 def test_l1_relaxation_matches_cvxpy(rng):

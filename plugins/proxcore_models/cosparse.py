@@ -220,6 +220,12 @@ def gap(problem, *, noise=None, rows_per_step=1):
     ``x̂ − x = P_{null(Ω_Λ)} w``: the oracle's error. Without noise
     (``w = 0``, ``ε = 0``) it recovers ``x`` exactly.
 
+    The noise level matters: for denoising with ``ε = 0`` every estimate is
+    ``y`` itself, so GAP keeps the ``ℓ`` rows of smallest ``|ω̄_jᵀy|`` (one-shot
+    thresholding of ``|Ωy|``); with ``ε ≈ ‖w‖`` each estimate moves towards
+    ``null(Ω_Λ)`` and, at moderate SNR, finds co-supports that one-shot
+    thresholding misses (``tests/test_analysis_pursuit.py`` measures it).
+
     Examples
     --------
     >>> import numpy as np, proxcore as pc
@@ -239,13 +245,8 @@ def gap(problem, *, noise=None, rows_per_step=1):
     eps = _noise(noise, problem.batch_shape, N)
     norms = _row_norms(W)
 
-    # A = MᵀM (+ a tiny ridge when M has a null space), A = LLᵀ; Linv = L⁻¹
-    A = M.T @ M
-    wA = np.linalg.eigvalsh(A)
-    ridge = 0.0 if wA[0] > m * 1e3 * np.finfo(float).eps * max(wA[-1], 1e-300) else 1e-10 * max(wA[-1], 1.0)
-    Linv = np.linalg.inv(np.linalg.cholesky(A + ridge * np.eye(m)))
+    Linv, WL = _factor(M)
     b = Linv @ (M.T @ Y)  # (m, N)
-    WL = M @ Linv.T  # (n, m)
 
     mask = np.ones((p, N), dtype=bool)
     history, steps = [], 0
@@ -289,6 +290,16 @@ def _noise(noise, batch_shape, N):
         raise InvalidParameterError(f"The 'noise' parameter of gap must be a float >= 0 or an array of the batch "
                                     f"shape {tuple(batch_shape)} with finite entries >= 0; got {noise!r}.")
     return arr.reshape(N)
+
+
+def _factor(M):
+    """``(L⁻¹, ML⁻ᵀ)`` for ``MᵀM (+ a tiny ridge when M has a null space) = LLᵀ`` (Cholesky)."""
+    m = M.shape[1]
+    A = M.T @ M
+    wA = np.linalg.eigvalsh(A)
+    ridge = 0.0 if wA[0] > m * 1e3 * np.finfo(float).eps * max(wA[-1], 1e-300) else 1e-10 * max(wA[-1], 1.0)
+    Linv = np.linalg.inv(np.linalg.cholesky(A + ridge * np.eye(m)))
+    return Linv, M @ Linv.T
 
 
 def _constrained_estimate(W, mask, Linv, WL, b, Y, eps):
