@@ -4,8 +4,8 @@ Registers, through the ``proxcore`` entry-point group like any third-party
 package, the dictionary and operator ``convolution``: a
 :class:`proxcore.Convolution` from given filters, or from ``n_filters``
 random unit-norm filters. (:class:`proxcore.L0Inf`, the stripe constraint,
-is a core regularizer, registered by the core as ``l0inf``.) A spec can
-name it::
+is a core regularizer, named ``l0inf`` by the ``regularizers`` plugin.) A
+spec can name it::
 
     [[layer]]
     dictionary = {name = "convolution", n_filters = 8, filter_shape = [5, 5], signal_shape = [32, 32]}
