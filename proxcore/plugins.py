@@ -5,13 +5,13 @@ of :mod:`proxcore.hookspecs`, each returning ``{name: factory}``. They arrive
 in three ways, all through :meth:`PluginManager.register`:
 
 1. the *essential* plugin, :mod:`proxcore.engines._essential` (the core
-   engines, regularizers and operators), registered first and impossible to
-   block, like pytest's essential plugins;
+   engines, and only them), registered first and impossible to block, like
+   pytest's essential plugins;
 2. every entry point of the group ``proxcore``, in a fixed order (proxcore's
    own distribution first, then by distribution and entry-point name). The
-   built-in dictionaries and pursuits in ``plugins/`` are declared there by
-   proxcore's own ``pyproject.toml`` and load exactly as a third-party
-   package does;
+   built-in regularizers, operators, dictionaries and pursuits, packages of
+   ``plugins/``, are declared there by proxcore's own ``pyproject.toml`` and
+   load exactly as a third-party package does;
 3. :func:`register` at run time.
 
 Failure modes, none of them silent:
@@ -603,7 +603,37 @@ def register(plugin, name=None):
 
 
 def unregister(name):
-    """Remove the plugin ``name`` from the default manager."""
+    """Remove the plugin ``name``, and every name it provides, from the default manager.
+
+    Parameters
+    ----------
+    name : str
+        The plugin's name: the one :func:`register` returned, or an entry
+        point's name (``"pursuits"``, ``"regularizers"``, ...).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    proxcore.InvalidParameterError
+        ``name`` is not a registered plugin (with close matches), or is the
+        essential plugin, which cannot be removed.
+
+    Examples
+    --------
+    >>> import proxcore as pc
+    >>> class Plugin:
+    ...     @pc.hookimpl
+    ...     def proxcore_regularizers(self):
+    ...         return {"my-l1": pc.L1}
+    >>> with pc.plugins.use(pc.plugins.make_manager().load(autoload=False)):
+    ...     _ = pc.plugins.register(Plugin(), name="mine")
+    ...     pc.plugins.unregister("mine")
+    ...     pc.plugins.names("regularizers")
+    []
+    """
     get_manager().unregister(name)
 
 
@@ -621,12 +651,77 @@ def dictionary(name, **params):
 
 
 def operator(name, **params):
-    """The registered operator ``name`` built with ``params``."""
+    """The registered operator ``name`` built with ``params``: a :class:`proxcore.LinearOperator`.
+
+    Spec files name the operators on the edges of a graph this way.
+
+    Parameters
+    ----------
+    name : str
+        A name registered through the ``proxcore_operators`` hook (built in:
+        ``matrix``, ``identity``, ``convolution``).
+    **params
+        Passed to the factory.
+
+    Returns
+    -------
+    proxcore.LinearOperator
+
+    Raises
+    ------
+    proxcore.InvalidParameterError
+        Unknown name (with close matches); the factory's own errors keep
+        their type, with a note naming the plugin.
+    PluginError
+        The factory returned something other than a linear operator.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> A = pc.plugins.operator("matrix", array=np.ones((2, 3)))
+    >>> A.in_shape, A.out_shape
+    ((3,), (2,))
+    >>> pc.plugins.operator("identity", shape=4) @ np.arange(4.0)
+    array([0., 1., 2., 3.])
+    """
     return get_manager().operator(name, **params)
 
 
 def regularizer(name, **params):
-    """The registered regularizer ``name`` built with ``params``."""
+    """The registered regularizer ``name`` built with ``params``: a :class:`proxcore.Regularizer`.
+
+    Spec files name regularizers this way (``regularizer = { name = "l1", lam = 0.1 }``).
+
+    Parameters
+    ----------
+    name : str
+        A name registered through the ``proxcore_regularizers`` hook (built
+        in: ``zero``, ``l1``, ``l0``, ``l0-ball``, ``l0inf``,
+        ``analysis-l1``).
+    **params
+        Passed to the factory.
+
+    Returns
+    -------
+    proxcore.Regularizer
+
+    Raises
+    ------
+    proxcore.InvalidParameterError
+        Unknown name (with close matches); the factory's own errors keep
+        their type, with a note naming the plugin.
+    PluginError
+        The factory returned something other than a regularizer.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> g = pc.plugins.regularizer("l1", lam=0.5)
+    >>> g
+    L1(lam=0.5, nonneg=False)
+    >>> g.prox(np.array([2.0, -0.2]), step=1.0)       # soft thresholding at step·lam
+    array([1.5, 0. ])
+    """
     return get_manager().regularizer(name, **params)
 
 
@@ -645,10 +740,53 @@ def pursuit(name):
 
 
 def names(kind=None):
-    """Registered names of ``kind`` (or of every kind) in the default manager."""
+    """Registered names of ``kind`` (or of every kind) in the default manager.
+
+    Parameters
+    ----------
+    kind : {"dictionaries", "operators", "regularizers", "pursuits"}, optional
+        One kind; default every kind.
+
+    Returns
+    -------
+    list of str or dict
+        The sorted names of ``kind``, or ``{kind: sorted names}`` for every
+        kind.
+
+    Raises
+    ------
+    proxcore.InvalidParameterError
+        An unknown kind.
+
+    Examples
+    --------
+    >>> import proxcore as pc
+    >>> "omp" in pc.plugins.names("pursuits")
+    True
+    >>> sorted(pc.plugins.names())
+    ['dictionaries', 'operators', 'pursuits', 'regularizers']
+    """
     return get_manager().names(kind)
 
 
 def report():
-    """What happened to each plugin of the default manager (see :class:`PluginRecord`)."""
+    """What happened to each plugin of the default manager: loaded, failed (with the error) or blocked.
+
+    Returns
+    -------
+    list of PluginRecord
+        One record per plugin seen: its name, ``status`` (``"loaded"``,
+        ``"failed"`` or ``"blocked"``), distribution and version, the error
+        of a plugin that did not load, and the ``(kind, name)`` pairs a
+        loaded plugin provides.
+
+    Examples
+    --------
+    >>> import proxcore as pc
+    >>> records = {r.name: r for r in pc.plugins.report()}
+    >>> records["essential"].status, records["regularizers"].distribution
+    ('loaded', 'proxcore')
+    >>> ("regularizers", "l1") in records["regularizers"].names
+    True
+    """
     return get_manager().report()
