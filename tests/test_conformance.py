@@ -23,6 +23,12 @@ from proxcore.testing import (
 )
 from proxcore.testing import strategies as pst
 
+
+def numba_type(dtype):
+    import numba
+
+    return numba.from_dtype(np.dtype(dtype))
+
 # one parametrized case per registered (kind, name, example): the one-line API plugin authors use
 test_registry_conformance = conformance_test()
 
@@ -121,6 +127,26 @@ def test_drawing_a_regularizer_compiles_the_kernels_first():
 
     find(pst.regularizers(), lambda r: True, settings=settings(database=None, max_examples=5))
     assert pst._WARM
+
+
+def test_warm_up_runs_the_stripe_kernels_in_both_precisions(monkeypatch):
+    # regularizers() draws L0Inf for 2-D and 3-D codes: its numba projection must be compiled while drawing too
+    import proxcore._stripe_kernels as kernels
+
+    seen = {"stripe_project": set(), "stripe_counts": set()}
+    for name in seen:
+        real = getattr(kernels, name)
+
+        def spy(v, *args, _real=real, _name=name):
+            seen[_name].add(np.asarray(v).dtype)
+            return _real(v, *args)
+        monkeypatch.setattr(kernels, name, spy)
+    monkeypatch.setattr(pst, "_WARM", False)
+    pst.warm_up()
+    assert seen == {"stripe_project": {np.dtype(np.float32), np.dtype(np.float64)},
+                    "stripe_counts": {np.dtype(np.float32), np.dtype(np.float64)}}
+    for dt in (np.float32, np.float64):  # and the compiled specialisations exist
+        assert any(sig[0].dtype == numba_type(dt) and sig[0].ndim == 4 for sig in kernels._project.signatures)
 
 
 @pytest.mark.skipif("ml-fista" not in ENGINES or "primal-dual" not in ENGINES,

@@ -63,6 +63,10 @@ def warm_up():
         pc.L1(0.1, nonneg=True).prox(v, 1.0)
         pc.L0(0.1).prox(v, 1.0)
         pc.L0Ball(1).prox(v, 1.0)
+        if hasattr(pc, "L0Inf"):  # the ℓ0,∞ stripe kernels, drawn by regularizers() for 2-D and 3-D codes
+            stripes = pc.L0Inf(1, filter_shape=1)  # a (3, 2) array: 2 one-filter codes of 3 samples
+            stripes.prox(v, 1.0)
+            stripes.value(v)
         pc.solve(pc.chain(v, [(np.eye(3, dtype=dt), pc.L1(0.1))]), method="fista", max_iter=2)
     _WARM = True
 
