@@ -52,6 +52,32 @@ class Result:
         upper bound on ``F(x) − F*`` for that signal.
     step : float
         The step size in use at the end (after any backtracking).
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> problem = pc.chain(np.array([3.0, 0.5]), [(np.eye(2), pc.L1(1.0))])
+    >>> res = pc.solve(problem, method="ista", tol=1e-10)
+    >>> res.x, res.objective                     # soft thresholding: F = ½·1² + 2 + ½·0.5²
+    (array([2., 0.]), 2.625)
+    >>> res.converged, res.status, res.n_iter
+    (True, <Status.CONVERGED: 0>, 2)
+    >>> res.message
+    'Converged: relative gradient-mapping step ... <= tol 1e-10 for every signal after 2 iterations.'
+    >>> res.history["objective"]                 # one batch total per iteration
+    array([2.625, 2.625])
+    >>> float(res.gap)                           # the duality gap certifies the optimum
+    0.0
+
+    A run stopped at ``max_iter`` is not converged; it says so and warns:
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     res = pc.solve(pc.chain(np.ones(3), [(np.ones((3, 2)), pc.L1(0.1))]), method="ista",
+    ...                    max_iter=1, tol=0)
+    >>> res.converged, res.status.name, caught[0].category.__name__
+    (False, 'MAX_ITER', 'ConvergenceWarning')
     """
 
     x: np.ndarray

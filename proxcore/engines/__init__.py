@@ -31,6 +31,20 @@ def pursuit(name):
     engines of :data:`ENGINES` are registered by the essential plugin and the
     other pursuits by their plugins. An unknown name raises
     :class:`proxcore.InvalidParameterError` with close matches.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> omp = pc.pursuit("omp")                   # OMP solves problems with an L0Ball(s) regularizer
+    >>> D = np.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> omp(pc.chain(np.array([3.0, 2.0]), [(D, pc.L0Ball(1))])).x   # the best single atom
+    array([3., 0.])
+    >>> pc.pursuit("fista") is pc.pursuit("fista")
+    True
+    >>> pc.pursuit("fsta")
+    Traceback (most recent call last):
+    ...
+    proxcore._validation.InvalidParameterError: Unknown pursuit 'fsta'. Did you mean 'fista'...
     """
     from .. import plugins
 
