@@ -31,6 +31,31 @@ class Regularizer(ABC):
     (default True) tells engines and the testing kit which guarantees apply
     (firm non-expansiveness of the prox, step sizes for ISTA).
 
+    **Unrolling (optional).** To be unrolled and trained by
+    :mod:`proxcore.learn` (as the prox of a learned network such as
+    ``LISTA(D, regularizer)``), a regularizer also defines
+    ``prox_vjp(v, step) -> (u, pullback)``, in the style of ``jax.vjp``:
+
+    - ``u`` is ``prox(v, step)``, where ``step`` is a float *or an array of
+      per-row steps* whose shape is the leading axes of ``v`` (for instance
+      ``(m,)`` for codes ``(m, N)``: one learned step per atom, broadcast over
+      the batch); row ``r`` of ``u`` is the prox of ``step[r]·g`` on row ``r``;
+    - ``pullback(cotangent)`` returns ``(grad_v, grad_step)``:
+      ``grad_v = (∂u/∂v)ᵀ cotangent`` (the shape of ``v``) and
+      ``grad_step = (∂u/∂step)ᵀ cotangent`` (the shape of ``step``: summed
+      over the axes ``step`` is broadcast along).
+
+    Learned networks use the step as the learnable threshold or bias of each
+    stage (``prox`` of ``pc.L1(λ)`` at step ``t`` is soft thresholding at
+    ``tλ``, and ``ReLU(u + b)`` is the prox of ``pc.L1(1.0, nonneg=True)`` at
+    step ``−b``), so training may move a step to zero or below: a prox whose
+    formula extends there (``L1``'s does) should accept it; otherwise raise a
+    ``ValueError`` naming ``step``. At a kink, any element of the
+    (Clarke) generalized Jacobian will do: ``L1`` uses the mask
+    ``1[|v| > tλ]``. The base class's ``prox_vjp`` raises ``TypeError``
+    naming the regularizer; the ``proxcore.learn`` estimators refuse such a
+    regularizer when they are fitted.
+
     Examples
     --------
     >>> import numpy as np, proxcore as pc
@@ -39,8 +64,14 @@ class Regularizer(ABC):
     ...         return 0.0 if np.all(np.abs(x) <= 1) else np.inf
     ...     def prox(self, v, step):
     ...         return np.clip(v, -1, 1)
+    ...     def prox_vjp(self, v, step):       # optional: lets proxcore.learn unroll it
+    ...         inside = np.abs(v) < 1         # the Jacobian is the identity inside, zero outside
+    ...         return np.clip(v, -1, 1), lambda c: (c * inside, np.zeros_like(step))
     >>> Box().prox(np.array([2.0, -0.5]), step=1.0)
     array([ 1. , -0.5])
+    >>> u, pullback = Box().prox_vjp(np.array([2.0, -0.5]), 1.0)
+    >>> pullback(np.array([1.0, 1.0]))       # (grad_v, grad_step): the clip does not depend on the step
+    (array([0., 1.]), array(0.))
     """
 
     convex: bool = True
@@ -52,6 +83,20 @@ class Regularizer(ABC):
     @abstractmethod
     def prox(self, v, step):
         """Return ``argmin_u step·g(u) + ½‖u − v‖²`` (a new array)."""
+
+    def prox_vjp(self, v, step):
+        """Return ``(prox(v, step), pullback)``, ``pullback(cotangent) -> (grad_v, grad_step)`` (optional).
+
+        ``step`` may be a float or an array of per-row steps (the leading axes
+        of ``v``). See the class docstring. The default raises ``TypeError``:
+        a regularizer must define it to be unrolled by :mod:`proxcore.learn`.
+        """
+        raise TypeError(
+            f"{type(self).__name__} does not define prox_vjp(v, step), the vector-Jacobian product of its prox, "
+            f"so proxcore.learn cannot differentiate through {type(self).__name__}.prox; define "
+            "prox_vjp(v, step) -> (prox(v, step), pullback) with pullback(cotangent) -> (grad_v, grad_step) "
+            "(see the pc.Regularizer docstring)."
+        )
 
     def for_signal(self, shape) -> Regularizer:
         """This regularizer for codes whose signals have ``shape``.
@@ -92,6 +137,54 @@ def _rows(v, weights, scale):
     return np.ascontiguousarray(v).reshape(thr.size, -1), thr
 
 
+def _vjp_step(step, v, owner):
+    """``step`` as an array in ``v``'s dtype (a scalar, or per-row: its shape is the leading axes of ``v``) and that
+    array broadcast against ``v``."""
+    s = np.asarray(step)
+    if s.dtype.kind not in "fiu" or not np.all(np.isfinite(s)):
+        raise InvalidParameterError(
+            f"The 'step' parameter of {owner}.prox_vjp must be a finite number or array of numbers; got {step!r}."
+        )
+    s = s.astype(v.dtype, copy=False)
+    if s.ndim > v.ndim or v.shape[: s.ndim] != s.shape:
+        raise InvalidParameterError(
+            f"The 'step' parameter of {owner}.prox_vjp must be a scalar or an array of per-row steps whose shape is "
+            f"the leading axes of v; got shape {s.shape} for v of shape {v.shape}."
+        )
+    return s, s.reshape(s.shape + (1,) * (v.ndim - s.ndim))
+
+
+def _vjp_weights(weights, v, owner):
+    """Per-atom ``weights`` broadcast against ``v`` in its dtype (a scalar weight stays a float)."""
+    if not isinstance(weights, np.ndarray):
+        return weights
+    if v.shape[: weights.ndim] != weights.shape:
+        raise InvalidParameterError(
+            f"{owner}: per-atom weights of shape {weights.shape} do not match codes of shape {v.shape} "
+            "(the weights' shape must be the leading axes of the codes)."
+        )
+    return _expand(weights, v).astype(v.dtype, copy=False)
+
+
+def _vjp_pullback(v, s, owner, rule):
+    """A pullback that checks the cotangent's shape, then returns ``rule(cotangent)``, summing ``grad_step`` over the
+    axes ``s`` was broadcast along."""
+    axes = tuple(range(s.ndim, v.ndim))
+
+    def pullback(cotangent):
+        c = np.asarray(cotangent)
+        if c.shape != v.shape:
+            raise InvalidParameterError(
+                f"The cotangent of {owner}.prox_vjp must have the shape of v, {v.shape}; got {c.shape}."
+            )
+        grad_v, dstep = rule(c.astype(v.dtype, copy=False))
+        grad_step = np.zeros(s.shape, dtype=v.dtype) if dstep is None else np.asarray(dstep.sum(axis=axes),
+                                                                                        dtype=v.dtype)
+        return grad_v, grad_step
+
+    return pullback
+
+
 def _expand(weights, x):
     return weights.reshape(weights.shape + (1,) * (x.ndim - weights.ndim)) if isinstance(weights, np.ndarray) else weights
 
@@ -113,6 +206,12 @@ class Zero(Regularizer):
     def prox(self, v, step):
         _check_step(step, "Zero")
         return np.array(_as_float(v), copy=True)
+
+    def prox_vjp(self, v, step):
+        """The identity and its VJP: ``grad_v = cotangent``, ``grad_step = 0``."""
+        v = _as_float(v)
+        s, _ = _vjp_step(step, v, "Zero")
+        return np.array(v, copy=True), _vjp_pullback(v, s, "Zero", lambda c: (np.array(c, copy=True), None))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -168,6 +267,49 @@ class L1(Regularizer):
         kernel = _kernels.nonneg_soft_threshold if self.nonneg else _kernels.soft_threshold
         return kernel(rows, thr).reshape(v.shape)
 
+    def prox_vjp(self, v, step):
+        """The prox and its VJP (for :mod:`proxcore.learn`); ``step`` may be per-row and of either sign.
+
+        With the threshold ``θ = step·λ`` and the mask ``M = 1[|v| > θ]``
+        (``1[v > θ]`` if ``nonneg``): ``grad_v = M ⊙ c`` and
+        ``grad_step = −Σ λ·sign(v)·M ⊙ c`` (``−Σ λ·M ⊙ c`` if ``nonneg``),
+        summed over the axes ``step`` is broadcast along. A negative step
+        gives ``sign(v)·(|v| + |θ|)`` (``v + |θ|`` clipped at 0 if ``nonneg``):
+        a learned ReLU bias may become positive.
+
+        Examples
+        --------
+        >>> import numpy as np, proxcore as pc
+        >>> u, pullback = pc.L1(1.0).prox_vjp(np.array([[3.0, -0.2], [-2.0, 1.0]]), np.array([0.5, 1.5]))
+        >>> u                                   # row 0 thresholded at 0.5, row 1 at 1.5
+        array([[ 2.5,  0. ],
+               [-0.5,  0. ]])
+        >>> pullback(np.ones((2, 2)))           # (mask, −Σ sign(v)·mask per row)
+        (array([[1., 0.],
+               [1., 0.]]), array([-1.,  1.]))
+        """
+        v = _as_float(v)
+        s, sb = _vjp_step(step, v, "L1")
+        lam = _vjp_weights(self.lam, v, "L1")
+        thr = (sb * lam).astype(v.dtype, copy=False)
+        if self.nonneg:
+            mask = v > thr
+            u = np.where(mask, v - thr, 0).astype(v.dtype, copy=False)
+
+            def rule(c):
+                gm = c * mask
+                return gm, -(gm * lam)
+        else:
+            mask = np.abs(v) > thr
+            sign = np.sign(v)
+            u = np.where(mask, v - sign * thr, 0).astype(v.dtype, copy=False)
+
+            def rule(c):
+                gm = c * mask
+                return gm, -(gm * sign * lam)
+
+        return u, _vjp_pullback(v, s, "L1", rule)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class L0(Regularizer):
@@ -208,6 +350,25 @@ class L0(Regularizer):
         weights = np.sqrt(2 * step * self.lam) if isinstance(self.lam, np.ndarray) else math.sqrt(2 * step * self.lam)
         rows, thr = _rows(v, weights, 1.0)
         return _kernels.hard_threshold(rows, thr).reshape(v.shape)
+
+    def prox_vjp(self, v, step):
+        """The prox and its VJP (for :mod:`proxcore.learn`); ``step`` may be per-row, and must be ``≥ 0``.
+
+        Hard thresholding at ``θ = sqrt(2·step·λ)`` is the identity on the
+        kept entries and constant elsewhere, so almost everywhere its Jacobian
+        is the keep-mask ``M = 1[|v| > θ]``: ``grad_v = M ⊙ c``. It is
+        piecewise constant in ``step``, so ``grad_step = 0`` (a.e.): gradient
+        training does not move an ℓ0 threshold.
+        """
+        v = _as_float(v)
+        s, sb = _vjp_step(step, v, "L0")
+        if (s < 0).any():
+            raise InvalidParameterError(
+                f"The 'step' parameter of L0.prox_vjp must be >= 0 (the threshold is sqrt(2·step·λ)); got {step!r}."
+            )
+        thr = np.sqrt(2 * sb * _vjp_weights(self.lam, v, "L0")).astype(v.dtype, copy=False)
+        mask = np.abs(v) > thr
+        return np.where(mask, v, 0).astype(v.dtype, copy=False), _vjp_pullback(v, s, "L0", lambda c: (c * mask, None))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

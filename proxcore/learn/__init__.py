@@ -5,7 +5,9 @@ form a recurrent network; ``K = 1`` is the feed-forward network, with the
 same parameters (DESIGN §1, "Unrolling"). Gradients are exact, computed in
 reverse mode through the iterations: each operator contributes its adjoint
 (and, for its matrix, a sum of outer products), each prox its
-vector-Jacobian product (the ReLU mask, the soft-threshold mask).
+vector-Jacobian product through :meth:`proxcore.Regularizer.prox_vjp` (the
+ReLU mask, the soft-threshold mask), so a user's regularizer that defines
+``prox_vjp`` can be unrolled too.
 
 The estimators follow scikit-learn's conventions — **rows are samples** —
 unlike proxcore's solvers, which take signals as columns.

@@ -9,10 +9,11 @@ Only the operations an unrolled proximal-gradient network needs exist:
   for ``X`` it is the adjoint, ``Aᵀ G`` (``A G``);
 - sums, differences, fixed linear combinations, products by a learned scalar
   (a step ``μ``: VJP ``⟨G, X⟩``) and by a learned per-atom vector;
-- the proxes: the ReLU with a bias, ``ReLU(u + b)`` (the non-negative ℓ1
-  prox, VJP: the mask ``1[u + b > 0]`` for ``u``, its row sums for ``b``),
-  and soft thresholding ``S_θ(u)`` (VJP: the mask ``1[|u| > θ]`` for ``u``
-  and ``−Σ sign(u)·1[|u| > θ]`` for ``θ``);
+- the prox of any :class:`proxcore.Regularizer` that defines ``prox_vjp``,
+  at a learned (per-row) step: the regularizer supplies its own VJP, for the
+  input and for the step (``pc.L1``: the soft-threshold mask ``1[|u| > tλ]``;
+  with ``nonneg=True`` the ReLU mask, so ``ReLU(u + b)`` is ``pc.L1(1.0,
+  nonneg=True)`` at step ``−b``);
 - losses: mean squared error and softmax cross-entropy.
 
 - circular convolutions (:class:`proxcore.Convolution`, filters ``(K, C, *fshape)``):
@@ -159,6 +160,9 @@ class Tape:
                 X._acc(s.value * g)
         return self._node(s.value * X.value, (s, X), back)
 
+    def neg(self, X):
+        return self.lincomb([(-1, X)])
+
     def add_bias(self, X, b):
         """``X + b`` with a per-row vector ``b`` (broadcast over the batch)."""
         def back(g):
@@ -224,33 +228,30 @@ class Tape:
         return self._node(np.asarray(out, dtype=X.value.dtype), (F, X), back)
 
     # proxes ----------------------------------------------------------------
-    def relu_bias(self, U, b):
-        """``ReLU(U + b)``, the non-negative ℓ1 prox with threshold ``−b``."""
-        v = U.value + _rows(b.value, U.value)
-        mask = v > 0
+    def prox(self, reg, U, S):
+        """``reg``'s prox of ``U`` at the (per-row) step ``S``; the VJP is ``reg.prox_vjp``'s pullback.
+
+        Raises ``TypeError`` (from :meth:`proxcore.Regularizer.prox_vjp`) when
+        ``reg`` does not define it.
+        """
+        u, pullback = reg.prox_vjp(U.value, S.value)
+        u = np.asarray(u)
+        if u.shape != U.value.shape:
+            raise ValueError(f"{type(reg).__name__}.prox_vjp returned an output of shape {u.shape} for an input "
+                             f"of shape {U.value.shape}.")
 
         def back(g):
-            gm = g * mask
+            grad_v, grad_step = pullback(g)
+            if np.shape(grad_v) != U.value.shape or np.shape(grad_step) != S.value.shape:
+                raise ValueError(
+                    f"The pullback of {type(reg).__name__}.prox_vjp must return (grad_v, grad_step) of shapes "
+                    f"{U.value.shape} and {S.value.shape}; got {np.shape(grad_v)} and {np.shape(grad_step)}."
+                )
             if U.needs_grad:
-                U._acc(gm)
-            if b.needs_grad:
-                b._acc(_row_sums(gm))
-        return self._node(np.where(mask, v, 0).astype(v.dtype, copy=False), (U, b), back)
-
-    def soft(self, U, theta):
-        """Soft thresholding ``sign(U)·max(|U| − θ, 0)`` with per-row thresholds ``θ``."""
-        u = U.value
-        th = _rows(theta.value, u)
-        mask = np.abs(u) > th
-        sign = np.sign(u)
-
-        def back(g):
-            gm = g * mask
-            if U.needs_grad:
-                U._acc(gm)
-            if theta.needs_grad:
-                theta._acc(-_row_sums(gm * sign))
-        return self._node(np.where(mask, u - sign * th, 0).astype(u.dtype, copy=False), (U, theta), back)
+                U._acc(grad_v)
+            if S.needs_grad:
+                S._acc(grad_step)
+        return self._node(u.astype(U.value.dtype, copy=False), (U, S), back)
 
     # losses ----------------------------------------------------------------
     def mse(self, X, T):

@@ -40,17 +40,26 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
     ``x*(y) = argmin_x ½‖y − Dx‖² + λ‖x‖₁``; ISTA reaches them by
     ``x ← S_{ηλ}(x − ηDᵀ(Dx − y))``. LISTA unrolls ``K = n_layers`` such
     iterations and learns their weights to minimise
-    ``(1/2N) Σ_j ‖x^K(y_j) − x*(y_j)‖²`` on the training signals. Variants:
+    ``(1/2N) Σ_j ‖x^K(y_j) − x*(y_j)‖²`` on the training signals. With
+    ``P_θ`` the prox of ``λ‖·‖₁`` at the per-atom steps ``θ`` (soft
+    thresholding at ``θλ``), the variants are:
 
-    - ``"lista"``: ``x^{k+1} = S_{θ_{k+1}}(W y + S x^k)``, ``x¹ = S_{θ_1}(W y)``,
-      ``W`` and ``S`` shared, one threshold vector per stage;
-    - ``"coupled"`` (LISTA-CP): ``x^k = S_{θ_k}(x^{k−1} + W_kᵀ(y − Dx^{k−1}))``;
-    - ``"step"``: ``x^k = S_{θ_k}(x^{k−1} − η_k Dᵀ(Dx^{k−1} − y))``.
+    - ``"lista"``: ``x^{k+1} = P_{θ_{k+1}}(W y + S x^k)``, ``x¹ = P_{θ_1}(W y)``,
+      ``W`` and ``S`` shared, one step (threshold) vector per stage;
+    - ``"coupled"`` (LISTA-CP): ``x^k = P_{θ_k}(x^{k−1} + W_kᵀ(y − Dx^{k−1}))``;
+    - ``"step"``: ``x^k = P_{θ_k}(x^{k−1} − η_k Dᵀ(Dx^{k−1} − y))``.
 
     Every variant starts as exactly ``K`` iterations of ISTA with step
-    ``η = 1/‖D‖²`` (``W = ηDᵀ``, ``S = I − ηDᵀD``, ``θ_k = ηλ``); training
+    ``η = 1/‖D‖²`` (``W = ηDᵀ``, ``S = I − ηDᵀD``, ``θ_k = η``; for the ℓ1
+    norm the network learns the thresholds ``θ_kλ`` directly, from ``ηλ``,
+    as Gregor & LeCun do); training
     runs mini-batch Adam with exact gradients (reverse mode through the
     stages) and early stopping on a validation split.
+
+    Any regularizer ``g`` that defines ``prox_vjp`` (see
+    :class:`proxcore.Regularizer`) can take the ℓ1 norm's place: pass it as
+    ``lam``; the targets are then ``argmin_x ½‖y − Dx‖² + g(x)`` and ``P_θ``
+    is ``g``'s prox at the steps ``θ``, differentiated by its ``prox_vjp``.
 
     Follows scikit-learn's conventions: **rows are samples** (``fit(Y)`` with
     ``Y`` of shape ``(n_samples, n_features)``, ``transform`` returns
@@ -61,8 +70,10 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
     ----------
     D : array of shape (n_features, n_components) or pc.Matrix
         The Lasso dictionary, atoms as columns.
-    lam : float
-        The Lasso weight ``λ > 0``.
+    lam : float or pc.Regularizer
+        The Lasso weight ``λ > 0`` (the regularizer ``pc.L1(lam)``), or the
+        regularizer ``g`` itself; it must define ``prox_vjp`` (``TypeError``
+        otherwise).
     n_layers : int, default 10
         ``K``, the number of stages (ISTA iterations unrolled).
     variant : {"lista", "coupled", "step"}, default "lista"
@@ -96,6 +107,10 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
     >>> est = LISTA(D, lam=0.1, n_layers=3, max_epochs=2, random_state=0).fit(Y)
     >>> est.transform(Y).shape
     (40, 12)
+    >>> import proxcore as pc                                   # any regularizer with a prox_vjp
+    >>> codes = LISTA(D, pc.L1(0.1, nonneg=True), n_layers=3, max_epochs=2, random_state=0).fit(Y).transform(Y)
+    >>> bool((codes >= 0).all())
+    True
     """
 
     def __init__(self, D, lam, n_layers=10, *, variant="lista", learning_rate=1e-3, batch_size=64,
@@ -117,10 +132,24 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
         self.verbose = verbose
 
     def _validate(self):
+        from ..regularizers import L1, Regularizer
+
         D = _dictionary(self.D, "LISTA")
-        lam = check_weights(self.lam, "lam", "LISTA")
-        if not isinstance(lam, float) or lam <= 0:
-            raise InvalidParameterError(f"The 'lam' parameter of LISTA must be a float > 0; got {self.lam!r}.")
+        if isinstance(self.lam, Regularizer):
+            reg = self.lam
+            if type(reg).prox_vjp is Regularizer.prox_vjp:
+                raise TypeError(
+                    f"The 'lam' parameter of LISTA is a {type(reg).__name__}, which does not define prox_vjp(v, step) "
+                    f"(the vector-Jacobian product of its prox), so LISTA cannot be trained through it; define "
+                    f"{type(reg).__name__}.prox_vjp (see the pc.Regularizer docstring)."
+                )
+        else:
+            lam = check_weights(self.lam, "lam", "LISTA")
+            if not isinstance(lam, float) or lam <= 0:
+                raise InvalidParameterError(
+                    f"The 'lam' parameter of LISTA must be a float > 0 or a pc.Regularizer; got {self.lam!r}."
+                )
+            reg = L1(lam)
         K = check_positive_int(self.n_layers, "n_layers", "LISTA")
         if self.variant not in nets.VARIANTS:
             raise InvalidParameterError(
@@ -128,21 +157,22 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
                 f"got {self.variant!r}."
             )
         check_positive_int(self.target_max_iter, "target_max_iter", "LISTA")
-        return D, lam, K
+        return D, reg, K
 
     def lasso_codes(self, Y):
-        """The Lasso codes ``x*(y)`` of the rows of ``Y`` (rows are samples): FISTA in float64 to ``target_tol``.
+        """The Lasso codes ``x*(y)`` of the rows of ``Y`` (rows are samples): FISTA in float64 to ``target_tol``
+        (with a regularizer ``g`` as ``lam``: the minimisers of ``½‖y − Dx‖² + g(x)``).
 
         Warns (:class:`proxcore.ConvergenceWarning`) when FISTA stops at
         ``target_max_iter`` before ``target_tol``: the network would learn inexact targets.
         """
         import proxcore as pc
 
-        D, lam, _ = self._validate()
+        D, reg, _ = self._validate()
         Y = check_X(Y, "Y", "LISTA", n_features=D.shape[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            res = pc.solve(pc.chain(np.ascontiguousarray(Y.T, dtype=np.float64), [(D.astype(np.float64), pc.L1(lam))]),
+            res = pc.solve(pc.chain(np.ascontiguousarray(Y.T, dtype=np.float64), [(D.astype(np.float64), reg)]),
                            method="fista", tol=self.target_tol, max_iter=self.target_max_iter)
         if not res.converged:
             warnings.warn(f"LISTA: the Lasso targets did not converge ({res.message}); raise target_max_iter "
@@ -151,28 +181,29 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
 
     def init_params(self, dtype=np.float64):
         """The parameters before training: ``n_layers`` iterations of ISTA with step ``1/‖D‖²``."""
-        D, lam, K = self._validate()
-        return nets.lista_init(D, lam, K, self.variant, np.dtype(dtype))
+        D, reg, K = self._validate()
+        return nets.lista_init(D, K, self.variant, np.dtype(dtype), nets.lista_regularizer(reg)[1])
 
     def fit(self, Y, y=None):
         """Learn the weights on the signals ``Y`` (rows are samples); ``y`` is ignored."""
-        D, lam, K = self._validate()
+        D, reg, K = self._validate()
         options = check_training_options(self, "LISTA")
         rng = check_random_state(self.random_state, "LISTA")
         Y = check_X(Y, "Y", "LISTA", n_features=D.shape[0], min_samples=2)
         dtype = Y.dtype
         targets = self.lasso_codes(Y)
         Dd = D.astype(dtype)
-        P = nets.lista_init(D, lam, K, self.variant, dtype)
+        net_reg, scale = nets.lista_regularizer(reg)
+        P = nets.lista_init(D, K, self.variant, dtype, scale)
 
         def loss_grad(P, Yb, Tb, need_grad=True):
-            return nets.lista_loss_grad(P, Yb, Tb, Dd, K, self.variant, need_grad=need_grad)
+            return nets.lista_loss_grad(P, Yb, Tb, Dd, K, self.variant, net_reg, need_grad=need_grad)
 
         self.params_, self.history_ = train(P, loss_grad, np.ascontiguousarray(Y.T), targets, rng=rng,
                                             options=options, desc=f"LISTA ({self.variant}, K={K})")
         self.n_features_in_, self.n_components_ = D.shape
         self.n_parameters_ = int(sum(v.size for v in self.params_.values()))
-        self._D, self._fitted = Dd, (K, self.variant)
+        self._D, self._fitted = Dd, (K, self.variant, net_reg)
         return self
 
     def transform(self, Y):
@@ -180,8 +211,8 @@ class LISTA(EstimatorMixin, *TRANSFORMER_BASES):
         self._check_fitted()
         Y = check_X(Y, "Y", "LISTA", n_features=self.n_features_in_)
         P = {k: v.astype(Y.dtype) for k, v in self.params_.items()}
-        K, variant = self._fitted  # as fitted, whatever set_params did since
-        codes = nets.lista_codes(P, np.ascontiguousarray(Y.T), self._D.astype(Y.dtype), K, variant)
+        K, variant, reg = self._fitted  # as fitted, whatever set_params did since
+        codes = nets.lista_codes(P, np.ascontiguousarray(Y.T), self._D.astype(Y.dtype), K, variant, reg)
         return np.ascontiguousarray(codes.T)
 
     def fit_transform(self, Y, y=None):

@@ -3,9 +3,12 @@
 Signals are columns here (``Y`` of shape ``(n, N)``), as in the engines; the
 estimators transpose scikit-learn's rows-are-samples input once.
 
+Every prox is a regularizer's, through its ``prox_vjp`` (the regularizer
+supplies the vector-Jacobian product), at a learned per-row step.
+
 Multi-layer networks (parameters ``D_i`` of shape ``(m_{i−1}, m_i)``, biases
-``b_i`` of shape ``(m_i,)``, steps ``μ_i``; ``ReLU(u + b)`` is the prox of the
-non-negative ℓ1 norm at threshold ``−b``):
+``b_i`` of shape ``(m_i,)``, steps ``μ_i``; ``ReLU(u + b)`` is the prox of
+``pc.L1(1.0, nonneg=True)`` at step ``−b``, i.e. threshold ``−b``):
 
 - ``layered-thresholding``: ``γ_i = ReLU(μ_i D_iᵀ γ_{i−1} + b_i)``, ``γ_0 = y``
   (the feed-forward network; it is the first iteration of all the others);
@@ -20,15 +23,19 @@ non-negative ℓ1 norm at threshold ``−b``):
   ``γ ← ReLU(γ − μ_i D_iᵀ(D_iγ − γ_{i−1}) + b_i)`` from ``γ = 0``
   (with ``b_i = −μ_iλ_i``: ``layered-bp`` with ``inner="ista"``).
 
-LISTA (one layer, soft thresholding ``S_θ``, ``K`` stages, Lasso dictionary ``D``):
+LISTA (one layer, ``K`` stages, dictionary ``D``, regularizer ``g``; ``P_θ`` is
+``g``'s prox at the per-atom steps ``θ``, soft thresholding at ``θλ`` for
+``g = pc.L1(λ)``):
 
-- ``lista`` (Gregor & LeCun 2010): ``x¹ = S_θ1(W y)``, ``x^{k+1} = S_θ(k+1)(W y + S x^k)``,
-  ``W`` and ``S`` shared by the stages, thresholds per stage;
-- ``coupled`` (LISTA-CP, Chen et al. 2018): ``x^{k} = S_θk(x^{k−1} + W_kᵀ(y − D x^{k−1}))``;
-- ``step``: ``x^{k} = S_θk(x^{k−1} − η_k Dᵀ(D x^{k−1} − y))``, steps and thresholds only.
+- ``lista`` (Gregor & LeCun 2010): ``x¹ = P_θ1(W y)``, ``x^{k+1} = P_θ(k+1)(W y + S x^k)``,
+  ``W`` and ``S`` shared by the stages, steps (thresholds) per stage;
+- ``coupled`` (LISTA-CP, Chen et al. 2018): ``x^{k} = P_θk(x^{k−1} + W_kᵀ(y − D x^{k−1}))``;
+- ``step``: ``x^{k} = P_θk(x^{k−1} − η_k Dᵀ(D x^{k−1} − y))``, gradient and prox steps only.
 
 At initialisation (``W = ηDᵀ``, ``S = I − ηDᵀD``, ``W_k = ηD``, ``η_k = η``,
-``θ_k = ηλ``, ``η = 1/‖D‖²``) every variant is exactly ``K`` iterations of ISTA.
+``θ_k = η``, ``η = 1/‖D‖²``) every variant is exactly ``K`` iterations of ISTA
+on ``½‖y − Dx‖² + g(x)``. For ``g = pc.L1(λ)`` the network uses ``pc.L1(1.0)``
+and ``θ_k = ηλ``, the thresholds (:func:`lista_regularizer`).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import math
 
 import numpy as np
 
+from ..regularizers import L1
 from ._autodiff import Tape
 
 __all__ = ["METHODS", "VARIANTS", "ml_forward", "ml_init", "ml_loss_grad", "lista_forward", "lista_init",
@@ -46,6 +54,8 @@ __all__ = ["METHODS", "VARIANTS", "ml_forward", "ml_init", "ml_loss_grad", "list
 DENSE_CONV_ENTRIES = 2**22
 
 METHODS = ("layered-thresholding", "ml-ista", "ml-fista", "layered-bp")
+#: ``ReLU(u + b)`` is this regularizer's prox at step ``−b``.
+RELU = L1(1.0, nonneg=True)
 VARIANTS = ("lista", "coupled", "step")
 
 
@@ -132,10 +142,15 @@ def ml_forward(t, V, Y, method, K, signal_shape=None):
 
 
 def _iterate(t, Y, L, apply, adjoint, mu, b, method, K):
+    neg_b = [None] + [t.neg(b[i]) for i in range(1, L + 1)]  # ReLU(u + b) = RELU.prox(u, step=−b)
+
+    def relu_bias(u, i):
+        return t.prox(RELU, u, neg_b[i])
+
     def first_pass():  # the iteration from γ_L = 0 is the layered thresholding
         prev = Y
         for i in range(1, L + 1):
-            prev = t.relu_bias(t.scale(mu[i], adjoint(i, prev)), b[i])
+            prev = relu_bias(t.scale(mu[i], adjoint(i, prev)), i)
         return prev
 
     if method == "layered-thresholding" or K == 1 and method in ("ml-ista", "ml-fista"):
@@ -143,10 +158,10 @@ def _iterate(t, Y, L, apply, adjoint, mu, b, method, K):
     if method == "layered-bp":
         prev = Y
         for i in range(1, L + 1):
-            g = t.relu_bias(t.scale(mu[i], adjoint(i, prev)), b[i])
+            g = relu_bias(t.scale(mu[i], adjoint(i, prev)), i)
             for _ in range(K - 1):
                 r = t.sub(apply(i, g), prev)
-                g = t.relu_bias(t.sub(g, t.scale(mu[i], adjoint(i, r))), b[i])
+                g = relu_bias(t.sub(g, t.scale(mu[i], adjoint(i, r))), i)
             prev = g
         return prev
     rho = fista_momentum(K) if method == "ml-fista" else [0.0] * K
@@ -162,7 +177,7 @@ def _iterate(t, Y, L, apply, adjoint, mu, b, method, K):
         prev = Y
         for i in range(1, L + 1):
             r = t.sub(hats[i - 1], prev)
-            prev = t.relu_bias(t.sub(hats[i], t.scale(mu[i], adjoint(i, r))), b[i])
+            prev = relu_bias(t.sub(hats[i], t.scale(mu[i], adjoint(i, r))), i)
         x_old, x = x, prev
         z = x
     return x
@@ -199,8 +214,22 @@ def ml_loss_grad(P, Y, labels, method, K, need_grad=True, signal_shape=None):
 
 
 # LISTA -------------------------------------------------------------------------------------------------
-def lista_init(D, lam, K, variant, dtype):
-    """Parameters that make the network exactly ``K`` iterations of ISTA with step ``1/‖D‖²``."""
+def lista_regularizer(reg):
+    """``(the regularizer of the network's proxes, the scale c)``: the network's prox at steps ``θ`` is ``reg``'s at
+    steps ``θ/c``, and it starts at ``θ = cη``.
+
+    For ``pc.L1`` with a scalar weight ``λ``, ``c = λ`` and the network uses ``pc.L1(1.0)`` (same sign constraint):
+    the same functions, with ``θ`` the soft thresholds themselves, as Gregor & LeCun learn them (Adam's steps are in
+    the parameters' units, and thresholds ``ηλ`` learned as steps ``η`` train much more slowly). Otherwise ``c = 1``.
+    """
+    if type(reg) is L1 and not isinstance(reg.lam, np.ndarray) and reg.lam > 0:
+        return L1(1.0, nonneg=reg.nonneg), reg.lam
+    return reg, 1.0
+
+
+def lista_init(D, K, variant, dtype, scale=1.0):
+    """Parameters that make the network exactly ``K`` iterations of ISTA with step ``η = 1/‖D‖²`` (prox steps
+    ``θ_k = scale·η``, see :func:`lista_regularizer`)."""
     D = np.asarray(D, dtype=np.float64)
     eta = 1.0 / np.linalg.norm(D, 2) ** 2
     m = D.shape[1]
@@ -209,7 +238,7 @@ def lista_init(D, lam, K, variant, dtype):
         P["W"] = eta * D.T
         P["S"] = np.eye(m) - eta * (D.T @ D)
     for k in range(1, K + 1):
-        P[f"theta{k}"] = np.full(m, eta * lam)
+        P[f"theta{k}"] = np.full(m, scale * eta)
         if variant == "coupled":
             P[f"W{k}"] = eta * D
         elif variant == "step":
@@ -217,13 +246,14 @@ def lista_init(D, lam, K, variant, dtype):
     return {k: np.asarray(v, dtype=dtype) for k, v in P.items()}
 
 
-def lista_forward(t, V, Y, D, K, variant):
-    """The code after ``K`` stages (``D`` a constant Var, used by ``coupled`` and ``step``)."""
+def lista_forward(t, V, Y, D, K, variant, reg):
+    """The code after ``K`` stages (``D`` a constant Var, used by ``coupled`` and ``step``; ``reg`` the regularizer
+    whose prox, at the steps ``θ_k``, ends each stage)."""
     if variant == "lista":
         B = t.matmul(V["W"], Y)
-        x = t.soft(B, V["theta1"])
+        x = t.prox(reg, B, V["theta1"])
         for k in range(2, K + 1):
-            x = t.soft(t.add(B, t.matmul(V["S"], x)), V[f"theta{k}"])
+            x = t.prox(reg, t.add(B, t.matmul(V["S"], x)), V[f"theta{k}"])
         return x
     x = None
     for k in range(1, K + 1):
@@ -232,20 +262,20 @@ def lista_forward(t, V, Y, D, K, variant):
             u = t.matmul_t(V[f"W{k}"], r)
         else:
             u = t.scale(V[f"eta{k}"], t.matmul_t(D, r))
-        x = t.soft(u if x is None else t.add(x, u), V[f"theta{k}"])
+        x = t.prox(reg, u if x is None else t.add(x, u), V[f"theta{k}"])
     return x
 
 
-def lista_codes(P, Y, D, K, variant):
+def lista_codes(P, Y, D, K, variant, reg):
     t = Tape()
-    return lista_forward(t, _vars(t, P, False), t.const(Y), t.const(D), K, variant).value
+    return lista_forward(t, _vars(t, P, False), t.const(Y), t.const(D), K, variant, reg).value
 
 
-def lista_loss_grad(P, Y, X_star, D, K, variant, need_grad=True):
+def lista_loss_grad(P, Y, X_star, D, K, variant, reg, need_grad=True):
     """``(1/2N) Σ ‖x^K(y_j) − x*_j‖²`` and its gradient; ``X_star`` has samples as rows."""
     t = Tape()
     V = _vars(t, P, need_grad)
-    x = lista_forward(t, V, t.const(Y), t.const(D), K, variant)
+    x = lista_forward(t, V, t.const(Y), t.const(D), K, variant, reg)
     loss = t.mse(x, t.const(np.ascontiguousarray(X_star.T)))
     if not need_grad:
         return float(loss.value), None
