@@ -50,7 +50,8 @@ def test_batch_lasso_agrees_with_sklearn(lasso_batch, method, nonneg):
 def test_lam_at_or_above_lam_max_gives_exact_zeros(method, dtype, rng):
     D = unit_norm_dictionary(rng, 20, 40).astype(dtype)
     Y = rng.standard_normal((20, 6)).astype(dtype)
-    lmax = float(lam_max(D, Y).max())
+    lmax = float(np.abs(D.T.astype(np.float64) @ Y).max())  # ‖Dᵀy‖∞ of the worst signal, written out
+    np.testing.assert_allclose(lam_max(D, Y), np.abs(D.T.astype(np.float64) @ Y).max(0), rtol=1e-6)
     for lam in (lmax, lmax * (1 + 8 * np.finfo(dtype).eps), 2 * lmax):
         res = pc.solve(pc.chain(Y, [(D, pc.L1(lam))]), method=method)
         assert res.x.dtype == dtype
@@ -64,7 +65,7 @@ def test_per_signal_lam_max_in_a_batch(rng):
     D = unit_norm_dictionary(rng, 20, 40)
     Y = rng.standard_normal((20, 4))
     Y[:, 1] *= 1e-3  # this signal's λ_max is far below λ
-    lam = 0.5 * float(lam_max(D, Y[:, [0, 2, 3]]).min())
+    lam = 0.5 * float(np.abs(D.T @ Y[:, [0, 2, 3]]).max(0).min())  # half the smallest ‖Dᵀy_j‖∞ of the others
     res = pc.solve(pc.chain(Y, [(D, pc.L1(lam))]), method="fista", tol=1e-10, max_iter=5000)
     assert np.count_nonzero(res.x[:, 1]) == 0
     assert all(np.count_nonzero(res.x[:, j]) > 0 for j in (0, 2, 3))
@@ -96,13 +97,25 @@ def test_batch_equals_per_signal(lasso_batch, method):
         np.testing.assert_allclose(res.x[:, j], single.x, atol=1e-8)
 
 
-def certified_optimum(D, Y, lam):
-    """F* to ~1e-13 relative, certified by the duality gap (F* ≥ F(x) − gap)."""
-    problem = pc.chain(Y, [(D, pc.L1(lam))])
-    res = pc.solve(problem, method="fista", gap_tol=1e-13, max_iter=100_000)
-    gap = float(np.sum(lasso_duality_gap(D, Y, res.x, lam)))
-    assert gap <= 1e-10 * res.objective
-    return res.objective - gap, res.x
+def lasso_objective(D, Y, X, lam):
+    """½‖Y − DX‖² + Σ λ_i|x_i|, summed over the batch, written out."""
+    lam = np.asarray(lam, dtype=float).reshape(-1, 1) if np.ndim(lam) else lam
+    return 0.5 * float(np.sum((Y - D @ X) ** 2)) + float(np.sum(lam * np.abs(X)))
+
+
+def sklearn_optimum(D, Y, lam, positive=False):
+    """F* and x* from scikit-learn's coordinate descent (an independent solver), per-atom λ by column rescaling.
+
+    ``Σ λ_i|x_i|`` with ``λ_i = c·w_i`` is ``c‖u‖₁`` for ``u = w·x`` and the dictionary ``D/w``.
+    """
+    lam = np.asarray(lam, dtype=float)
+    scale = lam / lam.max() if lam.ndim else np.ones(D.shape[1])
+    c = float(lam.max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a scikit-learn ConvergenceWarning would make it no reference
+        U = sklearn_codes(D / scale, Y, c, positive=positive).reshape(D.shape[1], -1)  # one signal: coef_ is 1-D
+    X = U / scale[:, None]
+    return lasso_objective(D, Y, X, lam), X
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -112,7 +125,7 @@ def test_rate_bounds_and_ista_monotone(seed):
     D[:, :5] *= 3  # uneven atoms: L well above 1
     Y = rng.standard_normal((30, 4))
     lam = 0.3
-    f_star, x_star = certified_optimum(D, Y, lam)
+    f_star, x_star = sklearn_optimum(D, Y, lam)  # an independent F* (above the true one by CD's tolerance only)
     L = np.linalg.norm(D, 2) ** 2
     R2 = float(np.sum(x_star**2))  # x0 = 0
     problem = pc.chain(Y, [(D, pc.L1(lam))])
@@ -123,6 +136,90 @@ def test_rate_bounds_and_ista_monotone(seed):
     assert np.all(F_ista - f_star <= L * R2 / (2 * k) * (1 + 1e-9))
     assert np.all(F_fista - f_star <= 2 * L * R2 / (k + 1) ** 2 * (1 + 1e-9))
     assert np.all(np.diff(F_ista) <= 1e-12 * F_ista[:-1])  # ISTA is monotone (FISTA need not be)
+
+
+@pytest.mark.parametrize("case", ["plain", "weighted", "nonneg", "weighted-nonneg"])
+def test_duality_gap_bounds_the_suboptimality_against_sklearn(case):
+    """gap(x) ≥ F(x) − F* at any x (F* from scikit-learn, which is ≥ the true F*), and gap(x*) ≈ 0."""
+    rng = np.random.default_rng(11)
+    D = rng.standard_normal((25, 50))
+    Y = rng.standard_normal((25, 3))
+    nonneg = "nonneg" in case
+    lam = rng.uniform(0.2, 1.0, 50) if "weighted" in case else 0.4
+    f_ref, x_ref = sklearn_optimum(D, Y, lam, positive=nonneg)
+    per_signal = [sklearn_optimum(D, Y[:, [j]], lam, positive=nonneg)[0] for j in range(3)]
+    assert sum(per_signal) == pytest.approx(f_ref, rel=1e-10)
+    assert np.all(lasso_duality_gap(D, Y, x_ref, lam, nonneg=nonneg) <= 1e-9 * np.array(per_signal))
+    points = [x_ref + 10.0 ** -e * rng.standard_normal(x_ref.shape) for e in (1, 3, 5)]
+    points += [rng.standard_normal(x_ref.shape), 0 * x_ref, 3 * x_ref]
+    for X in points:
+        X = np.abs(X) if nonneg else X  # feasible points of the non-negative problem
+        gap = lasso_duality_gap(D, Y, X, lam, nonneg=nonneg)
+        for j in range(3):
+            sub = lasso_objective(D, Y[:, [j]], X[:, [j]], lam) - per_signal[j]
+            assert gap[j] >= sub - 1e-10 * per_signal[j], (case, j, gap[j], sub)
+
+
+@pytest.mark.parametrize("method", ["ista", "fista"])
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_per_atom_lam_agrees_with_sklearn_on_rescaled_columns(method, nonneg):
+    """Σ λ_i|x_i| with λ_i = c·w_i is scikit-learn's c‖u‖₁ on D/w with u = w·x."""
+    rng = np.random.default_rng(12)
+    D = unit_norm_dictionary(rng, 30, 60)
+    _, Y = sparse_signals(rng, D, 8, 4, noise=0.05)
+    lam = 0.1 * rng.uniform(0.5, 2.0, 60)
+    f_ref, x_ref = sklearn_optimum(D, Y, lam, positive=nonneg)
+    problem = pc.chain(Y, [(D, pc.L1(lam, nonneg=nonneg))])
+    res = pc.solve(problem, method=method, gap_tol=1e-12, max_iter=50_000)
+    assert res.converged, res.message
+    assert abs(lasso_objective(D, Y, res.x, lam) - f_ref) <= 1e-8 * f_ref
+    np.testing.assert_allclose(res.x, x_ref, atol=1e-5)
+    uniform = pc.solve(pc.chain(Y, [(D, pc.L1(float(lam.mean()), nonneg=nonneg))]), method=method, max_iter=500,
+                       tol=1e-10)
+    assert np.abs(uniform.x - x_ref).max() > 1e-3  # the weights matter: a scalar λ gives another code
+    if nonneg:
+        assert res.x.min() >= 0
+
+
+class _Counted:
+    """Counts the products with every pc.Matrix (the Gram one included), by shape of the matrix and direction."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        apply, adjoint = pc.Matrix.apply, pc.Matrix.adjoint
+        calls = self.calls
+
+        def counted_apply(op, x):
+            calls.append(("apply", op.array.shape, np.shape(x)))
+            return apply(op, x)
+
+        def counted_adjoint(op, y):
+            calls.append(("adjoint", op.array.shape, np.shape(y)))
+            return adjoint(op, y)
+
+        monkeypatch.setattr(pc.Matrix, "apply", counted_apply)
+        monkeypatch.setattr(pc.Matrix, "adjoint", counted_adjoint)
+
+
+@pytest.mark.parametrize("options", [{"method": "ista"}, {"method": "fista"}, {"method": "fista", "restart": False},
+                                     {"method": "fista", "gap_tol": 1e-14}])
+def test_one_gram_product_per_iteration_tall_two_products_wide(options, monkeypatch, rng):
+    """Tall D (m < 2n): one product with DᵀD per iteration for the whole batch; wide D: one with D, one with Dᵀ."""
+    for (n, m), expected in (((40, 15), [("apply", (15, 15))]), ((15, 40), [("apply", (15, 40)), ("adjoint", (15, 40))])):
+        D = rng.standard_normal((n, m))
+        Y = rng.standard_normal((n, 7))
+        counter = _Counted(monkeypatch)
+        marks = []
+        res = pc.solve(pc.chain(Y, [(D, pc.L1(0.05))]), max_iter=25, tol=0,
+                       callback=lambda state: marks.append(len(counter.calls)), **options)
+        monkeypatch.undo()
+        if "gap_tol" in options and n < m:
+            continue  # the gap at x needs Dᵀ(y − Dx), a third product, without the Gram
+        assert res.n_iter == len(marks) == 25
+        for before, after in zip(marks[:-1], marks[1:]):  # the calls made by one iteration
+            made = counter.calls[before:after]
+            assert sorted((kind, shape) for kind, shape, _ in made) == sorted(expected), made
+            assert all(arg[1:] == (7,) for _, _, arg in made)  # the batch in one call
 
 
 def test_history_is_honest(lasso_batch):
@@ -155,12 +252,12 @@ def test_float32_in_float32_out_every_iterate(method, lasso_batch):
 def test_backtracking_and_restart_reach_the_optimum(lasso_batch):
     D, Y = lasso_batch
     Y = Y[:, :40]
-    f_star, _ = certified_optimum(D, Y, 0.1)
+    f_star, _ = sklearn_optimum(D, Y, 0.1)
     problem = pc.chain(Y, [(D, pc.L1(0.1))])
     for opts in ({"backtracking": True}, {"restart": False}, {"restart": True}):
         res = pc.solve(problem, method="fista", gap_tol=1e-12, max_iter=20_000, **opts)
         assert res.converged, (opts, res.message)
-        assert res.objective - f_star <= 1e-9 * f_star
+        assert abs(res.objective - f_star) <= 1e-9 * f_star
     bt = pc.solve(problem, method="ista", backtracking=True, max_iter=50, tol=0)
     assert bt.step >= 1 / np.linalg.norm(D, 2) ** 2 / 2  # backtracking never halves below 1/(2L)
     assert np.all(np.diff(bt.history["objective"]) <= 1e-12 * bt.history["objective"][:-1])
