@@ -26,6 +26,11 @@ For dense dictionaries a stripe is the whole code, so ``‖·‖₀,∞ = ‖·�
 from the filters' cross-correlations (:func:`convolutional_coherence`) and
 the OMP/BP condition reads ``‖Γ‖₀,∞ < (1 + 1/μ)/2`` with the stripe
 sparsity (``pc.L0Inf(...).norm``) in place of ``s`` (Papyan, Sulam & Elad 2017).
+The thresholding conditions read, for a convolutional layer, the stripe
+sparsity ``‖γ_i‖₀,∞``, the convolutional coherence and the ℓ2,∞ norm of the
+noise, the largest ℓ2 norm over the windows the atoms cover
+(:func:`noise_norm`), as in the talk's stability theorem (Papyan, Romano &
+Elad 2017).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ __all__ = [
     "exact_recovery_condition",
     "thresholding_condition",
     "layered_thresholding_condition",
+    "noise_norm",
 ]
 
 
@@ -150,11 +156,7 @@ def convolutional_coherence(D) -> float:
     """
     K = D.in_shape[0]
     spatial = tuple(D.in_shape[1:])
-    deltas = np.zeros((K,) + spatial + (K,))
-    for k in range(K):
-        deltas[(k,) + (0,) * len(spatial) + (k,)] = 1.0
-    atoms = np.asarray(D.apply(deltas), dtype=np.float64)  # out_shape + (K,): the atom of each filter at shift 0
-    atoms = np.moveaxis(atoms, -1, 0).reshape((K, -1) + spatial)  # (K, channels, *spatial)
+    atoms = _conv_atoms(D)  # (K, channels, *spatial)
     norms = np.sqrt((atoms ** 2).reshape(K, -1).sum(axis=1))
     zero = np.flatnonzero(norms == 0)
     if zero.size:
@@ -169,6 +171,78 @@ def convolutional_coherence(D) -> float:
         corr[(k,) + (0,) * len(spatial)] = 0.0  # an atom with itself
         mu = max(mu, float(corr.max()))
     return float(min(mu, 1.0))
+
+
+def _conv_atoms(D):
+    """The atom of each filter of a Convolution at shift 0, as ``(K, channels, *spatial)`` float64."""
+    K = D.in_shape[0]
+    spatial = tuple(D.in_shape[1:])
+    deltas = np.zeros((K,) + spatial + (K,))
+    for k in range(K):
+        deltas[(k,) + (0,) * len(spatial) + (k,)] = 1.0
+    atoms = np.asarray(D.apply(deltas), dtype=np.float64)  # out_shape + (K,)
+    return np.moveaxis(atoms, -1, 0).reshape((K, -1) + spatial)
+
+
+def _window_sums(D, a):
+    """``Σ`` of ``a`` (one signal of ``D``: ``D.out_shape``) over every window ``D``'s atoms cover, circularly.
+
+    The atom of any filter at shift ``t`` lives on the window ``[t, t + f)`` (all
+    channels); entry ``t`` of the result is the sum over that window.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    if a.shape != tuple(D.out_shape):
+        raise InvalidParameterError(f"expected one signal of the convolution, shape {tuple(D.out_shape)}; "
+                                    f"got {a.shape}.")
+    if D.multichannel:
+        a = a.sum(axis=0)
+    for axis, (f, n) in enumerate(zip(D.filter_shape, D.signal_shape)):
+        f = min(int(f), int(n))
+        ext = np.concatenate([a, np.take(a, np.arange(f - 1), axis=axis)], axis=axis)
+        cs = np.cumsum(ext, axis=axis)
+        zero = np.zeros_like(np.take(cs, [0], axis=axis))
+        cs = np.concatenate([zero, cs], axis=axis)
+        a = np.take(cs, np.arange(f, f + n), axis=axis) - np.take(cs, np.arange(n), axis=axis)
+    return a
+
+
+def noise_norm(D, e) -> float:
+    """The norm of a noise ``e`` (one signal) in which the thresholding conditions of ``D`` read it.
+
+    For a dense dictionary, ``‖e‖₂``. For a :class:`proxcore.Convolution`,
+    the ℓ2,∞ norm over the windows of its atoms (the patches of the talk's
+    stability theorem)::
+
+        ‖e‖₂,∞ = max_t ‖e[:, t : t + f]‖₂        (all channels, circular; 2-D: f₁×f₂ windows)
+
+    which bounds ``|d_jᵀe|`` for every unit-norm atom ``d_j`` and is at most
+    ``‖e‖₂`` (much less for long signals with spread noise).
+
+    Parameters
+    ----------
+    D : array_like (n, m), proxcore.LinearOperator or proxcore.Convolution
+    e : array_like
+        One signal of ``D``'s output (``D.out_shape``; ``(n,)`` for a matrix).
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> from proxcore.diagnostics import noise_norm
+    >>> e = np.array([0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    >>> noise_norm(np.eye(8), e)                                  # ‖e‖₂ = √26
+    5.0990195135927845
+    >>> noise_norm(pc.Convolution(np.array([[1.0, 1.0]]) / 2 ** 0.5, 8), e)   # windows of 2: (3, 4)
+    5.0
+    """
+    if _is_convolution(D):
+        return float(math.sqrt(max(float(_window_sums(D, np.asarray(e, dtype=np.float64) ** 2).max()), 0.0)))
+    e = check_array(e, "e")
+    return float(np.linalg.norm(e.ravel()))
+
+
+def _patch_sparsity(D_next, gamma):
+    """The most non-zeros of ``gamma`` (a signal of ``D_next``) in one window of ``D_next``'s atoms."""
+    return int(round(float(_window_sums(D_next, np.asarray(gamma) != 0).max())))
 
 
 def babel(D, s=None):
@@ -318,9 +392,14 @@ class LayerCondition(NamedTuple):
     """The stability condition of thresholding at one layer.
 
     ``holds`` says that ``sparsity < bound`` and the threshold lies in
-    ``[threshold_range[0], threshold_range[1])``; then the support is found
-    and ``‖γ̂ − γ‖₂ ≤ noise_out``. ``noise_in`` is the error ``ε_{i−1}``
-    of the layer's input.
+    ``[threshold_range[0], threshold_range[1])``; then the support is found,
+    every entry has ``|γ̂_j − γ_j| ≤ entry_error`` and the error's norm is at
+    most ``noise_out``: ``‖γ̂ − γ‖₂`` (the next layer dense, or none), or its
+    ℓ2,∞ norm over the windows of a convolutional next layer
+    (:func:`noise_norm` of that layer), the ``noise_in`` of the next layer.
+    ``noise_in`` is the error ``ε_{i−1}`` of the layer's input: its ℓ2 norm
+    for a dense layer, its ℓ2,∞ norm (:func:`noise_norm`) for a
+    convolutional one, whose ``sparsity`` is the stripe norm ``‖γ‖₀,∞``.
     """
 
     holds: bool
@@ -331,37 +410,53 @@ class LayerCondition(NamedTuple):
     noise_in: float
     noise_out: float
     mu: float
+    entry_error: float = math.nan
 
     def __bool__(self):
         return bool(self.holds)
 
 
-def thresholding_condition(D, gamma, noise=0.0, threshold=None) -> LayerCondition:
-    """The stability condition of one thresholding step ``γ̂ = T_β(Dᵀy)`` for ``‖y − Dγ‖₂ ≤ noise``.
+def thresholding_condition(D, gamma, noise=0.0, threshold=None, *, next_layer=None) -> LayerCondition:
+    """The stability condition of one thresholding step ``γ̂ = T_β(Dᵀy)`` for ``y = Dγ + e``.
 
-    With ``s = ‖γ‖₀``, ``μ = μ(D)`` and unit-norm atoms, every on-support
-    correlation is within ``(s−1)μ|γ^max| + ε`` of ``γ_j`` and every
-    off-support one at most ``sμ|γ^max| + ε``, so the threshold
+    With ``s = ‖γ‖₀``, ``μ = μ(D)``, unit-norm atoms and ``‖e‖₂ ≤ ε``, every
+    on-support correlation is within ``(s−1)μ|γ^max| + ε`` of ``γ_j`` and
+    every off-support one at most ``sμ|γ^max| + ε``, so the threshold
     ``β ∈ [sμ|γ^max| + ε, |γ^min| − (s−1)μ|γ^max| − ε)`` keeps exactly the
     support (with the signs). The interval is non-empty if and only if::
 
         s < ½(1 + |γ^min|/(μ|γ^max|)) − ε/(μ|γ^max|)
 
-    and then ``‖γ̂ − γ‖₂ ≤ sqrt(s)(ε + μ(s−1)|γ^max| + β)`` (soft
-    thresholding; ``ReLU(Dᵀy − β)`` for non-negative codes).
+    and then every entry has ``|γ̂_j − γ_j| ≤ δ = ε + μ(s−1)|γ^max| + β``
+    (soft thresholding; ``ReLU(Dᵀy − β)`` for non-negative codes), so
+    ``‖γ̂ − γ‖₂ ≤ sqrt(s)·δ``.
+
+    For a :class:`proxcore.Convolution` ``D`` (Papyan, Romano & Elad 2017)
+    the same holds with ``s = ‖γ‖₀,∞`` the stripe sparsity (an atom meets only
+    the atoms of its stripe), ``μ`` the convolutional coherence
+    (:func:`convolutional_coherence`) and ``ε ≥ ‖e‖₂,∞``, the largest ℓ2
+    norm of the noise over the windows of the atoms (:func:`noise_norm`;
+    ``|d_jᵀe|`` sees only its window). The error passed on to a
+    convolutional next layer is then ``‖γ̂ − γ‖₂,∞ ≤ sqrt(p)·δ`` over its
+    windows, with ``p`` the most non-zeros of ``γ`` in one of them (the
+    talk's ``‖γ_i‖₀,∞^P``).
 
     Parameters
     ----------
-    D : array_like (n, m) or proxcore.LinearOperator
+    D : array_like (n, m), proxcore.LinearOperator or proxcore.Convolution
         Unit-norm atoms (refused otherwise: the theorem assumes them).
-    gamma : array_like (m,)
-        The true code of one signal.
+    gamma : array_like
+        The true code of one signal: ``(m,)``, or ``D.in_shape`` for a convolution.
     noise : float
-        ``ε ≥ ‖y − Dγ‖₂``.
+        ``ε``: ``≥ ‖y − Dγ‖₂`` (dense ``D``) or ``≥ ‖y − Dγ‖₂,∞`` (convolutional ``D``).
     threshold : float, optional
         The ``β`` to judge; default ``lo + 0.1·(hi − lo)`` for the valid
         interval ``[lo, hi)``: near its lower end, which passes the least
         error to a next layer, with a margin against rounding.
+    next_layer : array_like or proxcore.LinearOperator, optional
+        The dictionary that reads ``γ`` as its signal (layer ``i + 1``):
+        when it is a :class:`proxcore.Convolution`, ``noise_out`` is the
+        ℓ2,∞ bound over its windows; otherwise (dense, or none) the ℓ2 bound.
 
     Examples
     --------
@@ -373,22 +468,47 @@ def thresholding_condition(D, gamma, noise=0.0, threshold=None) -> LayerConditio
     >>> c = thresholding_condition(D, gamma, noise=0.05)
     >>> bool(c), c.sparsity, round(c.bound, 4), [round(b, 4) for b in c.threshold_range]
     (True, 2, 3.7, [0.3, 0.725])
+
+    A convolutional layer: far-apart spikes make a small stripe norm even
+    when the code has many non-zeros.
+
+    >>> import proxcore as pc
+    >>> barker = np.array([1, 1, 1, 1, 1, -1, -1, 1, 1, -1, 1, -1, 1.0]) / 13 ** 0.5   # μ = 1/13
+    >>> D = pc.Convolution(barker[None], 128)
+    >>> gamma = np.zeros((1, 128)); gamma[0, ::32] = 1.0                    # ‖γ‖₀ = 4, ‖γ‖₀,∞ = 1
+    >>> c = thresholding_condition(D, gamma, noise=0.1)
+    >>> bool(c), c.sparsity, round(c.mu, 6), round(c.bound, 4)
+    (True, 1, 0.076923, 5.7)
     """
-    A = _matrix(D)
-    _check_unit_atoms(A, "thresholding_condition")
-    gamma = check_array(gamma, "gamma", ndim=1)
-    if gamma.shape[0] != A.shape[1]:
-        raise InvalidParameterError(f"gamma has {gamma.shape[0]} entries; D has {A.shape[1]} atoms.")
+    conv = _is_convolution(D)
+    if conv:
+        _check_unit_filters(D, "thresholding_condition")
+        gamma = check_array(gamma, "gamma")
+        if gamma.shape != tuple(D.in_shape):
+            raise InvalidParameterError(f"gamma must be one code of the convolution, shape {tuple(D.in_shape)}; "
+                                        f"got {gamma.shape}.")
+        mu = convolutional_coherence(D)
+    else:
+        A = _matrix(D)
+        _check_unit_atoms(A, "thresholding_condition")
+        gamma = check_array(gamma, "gamma", ndim=1)
+        if gamma.shape[0] != A.shape[1]:
+            raise InvalidParameterError(f"gamma has {gamma.shape[0]} entries; D has {A.shape[1]} atoms.")
+        mu = mutual_coherence(A)
     noise = float(noise)
     if not noise >= 0:
         raise InvalidParameterError(f"The 'noise' parameter must be non-negative; got {noise!r}.")
-    mu = mutual_coherence(A)
-    support = np.flatnonzero(gamma)
-    s = int(support.size)
+    nonzero = gamma[gamma != 0]
+    if conv:
+        from .stripes import L0Inf
+
+        s = int(L0Inf(1, filter_shape=D.filter_shape, signal_shape=tuple(D.in_shape)).norm(gamma))
+    else:
+        s = int(nonzero.size)
     if s == 0:
         return LayerCondition(True, 0, math.inf, (noise, math.inf), noise if threshold is None else float(threshold),
-                              noise, 0.0, mu)
-    gmax, gmin = float(np.abs(gamma[support]).max()), float(np.abs(gamma[support]).min())
+                              noise, 0.0, mu, 0.0)
+    gmax, gmin = float(np.abs(nonzero).max()), float(np.abs(nonzero).min())
     lo = s * mu * gmax + noise
     hi = gmin - (s - 1) * mu * gmax - noise
     bound = math.inf if mu == 0 else 0.5 * (1 + gmin / (mu * gmax)) - noise / (mu * gmax)
@@ -396,8 +516,28 @@ def thresholding_condition(D, gamma, noise=0.0, threshold=None) -> LayerConditio
         bound = math.inf if gmin > 2 * noise else -math.inf
     beta = lo + 0.1 * (hi - lo) if threshold is None else float(threshold)
     holds = s < bound and lo <= beta < hi
-    out = math.sqrt(s) * (noise + mu * (s - 1) * gmax + beta)
-    return LayerCondition(bool(holds), s, float(bound), (float(lo), float(hi)), float(beta), noise, float(out), mu)
+    entry = noise + mu * (s - 1) * gmax + beta
+    if next_layer is not None and _is_convolution(next_layer):
+        if gamma.shape != tuple(next_layer.out_shape):
+            raise InvalidParameterError(f"next_layer reads signals of shape {tuple(next_layer.out_shape)}; the code "
+                                        f"has shape {gamma.shape}.")
+        count = _patch_sparsity(next_layer, gamma)
+    else:
+        count = int(nonzero.size)
+    out = math.sqrt(count) * entry
+    return LayerCondition(bool(holds), s, float(bound), (float(lo), float(hi)), float(beta), noise, float(out), mu,
+                          float(entry))
+
+
+def _check_unit_filters(D, owner):
+    atoms = _conv_atoms(D)
+    norms = np.sqrt((atoms ** 2).reshape(atoms.shape[0], -1).sum(axis=1))
+    if not np.allclose(norms, 1.0, rtol=1e-6, atol=0):
+        j = int(np.argmax(np.abs(norms - 1.0)))
+        raise InvalidParameterError(
+            f"{owner} needs unit-norm atoms (the theorem is stated for them); filter {j} has norm {norms[j]:.6g}. "
+            "Normalize the filters (and rescale the codes) first."
+        )
 
 
 def layered_thresholding_condition(dictionaries, codes, noise=0.0, thresholds=None) -> list:
@@ -410,13 +550,25 @@ def layered_thresholding_condition(dictionaries, codes, noise=0.0, thresholds=No
     ``ε_{i−1}`` of its input, where ``ε_0 = noise`` and
     ``ε_i = sqrt(‖γ_i‖₀)(ε_{i−1} + μ(D_i)(‖γ_i‖₀ − 1)|γ_i^max| + β_i)``.
 
+    Convolutional layers (:class:`proxcore.Convolution`, the ML-CSC model)
+    read the talk's form of the theorem::
+
+        ‖γ_i‖₀,∞ < ½(1 + |γ_i^min|/(μ(D_i)|γ_i^max|)) − ε_{i−1}/(μ(D_i)|γ_i^max|)
+
+    with the stripe sparsity, the convolutional coherence and ℓ2,∞ errors:
+    ``noise ≥ ‖e‖₂,∞`` over ``D₁``'s windows (:func:`noise_norm`), and
+    ``ε_i = sqrt(‖γ_i‖₀,∞^P)(ε_{i−1} + μ(D_i)(‖γ_i‖₀,∞ − 1)|γ_i^max| + β_i)``
+    bounds ``‖γ̂_i − γ_i‖₂,∞`` over the windows of ``D_{i+1}``, where
+    ``‖γ_i‖₀,∞^P`` is the most non-zeros of ``γ_i`` in one such window.
+
     Parameters
     ----------
-    dictionaries : sequence of array_like
-        ``[D₁, …, D_L]``, unit-norm atoms.
+    dictionaries : sequence of array_like or proxcore.LinearOperator
+        ``[D₁, …, D_L]``, unit-norm atoms; dense or :class:`proxcore.Convolution`.
     codes : sequence of array_like
         ``[γ₁, …, γ_L]`` for one signal, with ``γ_{i−1} = D_iγ_i``.
     noise : float
+        ``ε_0``: ``‖e‖₂`` for a dense ``D₁``, ``‖e‖₂,∞`` for a convolutional one.
     thresholds : sequence of float, optional
         The ``β_i`` to judge; default near the lower end of each valid
         interval (see :func:`thresholding_condition`).
@@ -450,7 +602,8 @@ def layered_thresholding_condition(dictionaries, codes, noise=0.0, thresholds=No
     eps = float(noise)
     for i, (D, gamma) in enumerate(zip(dictionaries, codes)):
         beta = None if thresholds is None else list(thresholds)[i]
-        c = thresholding_condition(D, gamma, eps, beta)
+        following = dictionaries[i + 1] if i + 1 < len(dictionaries) else None
+        c = thresholding_condition(D, gamma, eps, beta, next_layer=following)
         out.append(c)
         eps = c.noise_out
     return out
