@@ -40,11 +40,84 @@ def test_the_registry_covers_the_builtins():
         assert name in ids
 
 
-def test_every_registered_pursuit_with_a_promised_rate_is_checked():
+# Built-in pursuits that take a standard problem but promise no rate the kit can check, and why.
+NO_RATE = {
+    "thresholding": "one shot T(Dᵀy): no iterations to bound",
+    "layered-thresholding": "one shot per layer (the CNN forward pass): no iterations to bound",
+    "layered-bp": "one Lasso per layer in turn: it does not minimize the holistic objective",
+    "gap": "the cosparse pursuit: its history on the ℓ0-ball problem is not monotone (it reports 0 "
+           "before the code is sparse enough), so no rate is promised for it here",
+    "layered-omp": "the deep coding problem: per-layer OMP with tolerances, judged by its own tests",
+}
+
+
+def test_every_pursuit_that_takes_a_conformance_problem_is_convergence_checked():
+    from proxcore.testing import _conformance
+
     ids = {c.id for c in conformance_cases() if c.kind == "pursuits"}
-    for name in RATES:
-        if name in ENGINES:
-            assert f"pursuits:{name}" in ids
+    checked = {}
+    for entry in pc.plugins.get_manager().entries("pursuits"):
+        if entry.distribution != "proxcore":
+            continue
+        assert f"pursuits:{entry.name}" in ids
+        accepted = _conformance._accepted(entry.name, entry.factory)
+        if not accepted:
+            continue  # takes no standard problem: its own conformance case says so
+        if entry.name in NO_RATE:
+            assert entry.name not in RATES, f"{entry.name} now has a rate: remove it from NO_RATE"
+            continue
+        assert entry.name in RATES, f"pursuit {entry.name!r} takes {[a[0] for a in accepted]} but has no rate in RATES"
+        checks, skipped = _conformance.convergence_plan(entry.name, entry.factory, accepted)
+        assert checks, (entry.name, skipped)
+        checked[entry.name] = {(c.label, c.rate, c.reference) for c in checks}
+    assert set(checked) == set(RATES)
+    assert {("l0-ball", "monotone", "none")} <= checked["omp"] and {("l0-ball", "monotone", "none")} <= checked["iht"]
+    assert {("lasso", "monotone", "none"), ("lasso float32", "monotone", "none")} <= checked["cd"]
+    assert {("lasso", "optimum", "kit"), ("nonneg lasso", "optimum", "kit")} <= checked["lars"]
+    assert ("two-layer lasso", "near-optimum", "kit") in checked["ml-fista"]  # F* from primal-dual: another engine
+
+
+def test_primal_dual_is_not_judged_by_its_own_optimum():
+    from proxcore.testing import _conformance
+
+    pd = ENGINES["primal-dual"]
+    accepted = _conformance._accepted("primal-dual", pd)
+    checks, _ = _conformance.convergence_plan("primal-dual", pd, accepted)
+    references = {c.label: c.reference for c in checks}
+    assert references["lasso"] == "kit"                  # certified by the kit's own FISTA + duality gap
+    assert references["two-layer lasso"] == "cvxpy"      # optimum() would run primal-dual itself here
+
+
+def test_the_cvxpy_reference_agrees_with_independent_optima():
+    from proxcore.testing import _conformance, optimum
+
+    problems = dict(_conformance._problems())
+    for label in ("lasso", "nonneg lasso"):  # against the kit's certificate (duality gap)
+        ref, cert = _conformance.cvxpy_optimum(problems[label]), optimum(problems[label])
+        assert cert.objective - cert.slack <= ref.objective + 1e-12
+        assert ref.objective - cert.objective <= ref.slack, label
+    two = problems["two-layer lasso"]
+    ref = _conformance.cvxpy_optimum(two)
+    exact = pc.solve(two, method="primal-dual", max_iter=20000, tol=1e-12)  # a different exact solver
+    assert exact.converged and abs(exact.objective - ref.objective) <= ref.slack
+    assert ref.objective <= pc.solve(two, method="ml-fista", max_iter=3000).objective + ref.slack
+
+
+def test_the_optimum_rate_catches_a_solver_that_stops_short_or_solves_another_problem(rng):
+    D = rng.standard_normal((12, 20))
+    D /= np.linalg.norm(D, axis=0)
+    y = D @ np.r_[1.5, -2.0, 1.0, np.zeros(17)] + 0.05 * rng.standard_normal(12)
+    problem = pc.chain(y, [(D, pc.L1(0.2))])
+    check_convergence(problem, "lars", "optimum")  # silent: exact
+
+    def doubled(problem, **options):  # LARS on λ doubled: exact, but for another objective
+        (layer,) = problem.layers
+        return pc.solve(pc.chain(problem.y, [(layer.operator, pc.L1(2 * layer.regularizer.lam))]), method="lars")
+
+    with pytest.raises(AssertionError, match="not the optimum"):
+        check_convergence(problem, doubled, "optimum")
+    with pytest.raises(AssertionError, match="not the optimum"):
+        check_convergence(problem, "ista", "optimum", max_iter=30)   # converging, but not there yet
 
 
 @given(pst.operators())

@@ -71,11 +71,15 @@ RATES = {
     "primal-dual": "near-optimum",
     "iht": "monotone",
     "omp": "monotone",
+    # each coordinate step minimizes F exactly along its coordinate, so no sweep can raise F
+    "cd": "monotone",
+    # the homotopy ends at the exact Lasso solution (up to rounding), not merely near it
+    "lars": "optimum",
 }
 
 from ._conformance import conformance_cases, conformance_test  # noqa: E402  (needs RATES above)
 
-_RATE_NAMES = ("monotone", "1/k", "1/k^2", "near-optimum")
+_RATE_NAMES = ("monotone", "1/k", "1/k^2", "near-optimum", "optimum")
 
 
 # --------------------------------------------------------------------------- tolerances
@@ -992,7 +996,7 @@ def _budget(problem, rate, options, x0, F0, opt, separation=1e-3):
     """
     if rate == "monotone":
         return 500
-    if rate == "near-optimum":
+    if rate in ("near-optimum", "optimum"):
         return 2000
     step = options.get("step")
     L = 1.0 / float(step) if step else _problem_lipschitz(problem)
@@ -1009,7 +1013,7 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
     The method runs with ``tol=0`` and, unless ``options`` say otherwise, a
     budget that separates the rates: ``max_iter`` is the ``k`` at which the
     promised bound falls below ``10⁻³·(F(x_0) − F*)`` (between 50 and 20000;
-    500 for ``"monotone"``, 2000 for ``"near-optimum"``), so a method
+    500 for ``"monotone"``, 2000 for ``"near-optimum"`` and ``"optimum"``), so a method
     converging to a point worse than that fails. A callback records
     ``F(x_k)`` recomputed with ``problem.objective`` at every iterate (any
     callback in ``options`` is still called), so a method cannot pass by
@@ -1032,6 +1036,10 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
         ``F(x_n) − F* ≤ near_rtol·|F*|`` at the last iterate only: what the
         revised ML-ISTA/ML-FISTA paper claims (near-fixed points come close
         to the optimum), with no rate.
+    ``"optimum"``
+        ``F(x_n) − F* ≤`` the rounding tolerance and the certificate's slack
+        at the last iterate: an exact method (LARS), whose result is the
+        optimum, not near it.
 
     Every rate also requires finite objectives and a result that did not
     diverge. The comparisons allow ``k·eps·(|F(x_0)| + ½‖y‖² + |F*|)`` for
@@ -1042,7 +1050,7 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
     problem : proxcore.Problem
     method : str or callable
         A registered method name, or a pursuit ``method(problem, **options)``.
-    rate : {"monotone", "1/k", "1/k^2", "near-optimum"}
+    rate : {"monotone", "1/k", "1/k^2", "near-optimum", "optimum"}
     optimum : Optimum or (float, array), optional
         ``(F*, x*)`` when the kit cannot certify one itself (see
         :func:`optimum`).
@@ -1148,6 +1156,14 @@ def check_convergence(problem, method, rate, *, optimum=None, near_rtol=1e-2, **
                     f"{head}: after {values.size} iterations F(x_n) − F* = {sub[-1]:.6g} > "
                     f"near_rtol·|F*| = {bound:.6g} (relative gap {sub[-1] / max(abs(opt.objective), 1e-300):.3g}; "
                     f"F* = {opt.objective:.17g} from {opt.source}) {where}."
+                )
+        elif rate == "optimum":
+            if sub[-1] > slack:
+                raise AssertionError(
+                    f"{head}: the result is not the optimum: after {values.size} iterations F(x_n) − F* = "
+                    f"{sub[-1]:.6g} > tolerance {slack:.3g} (relative gap "
+                    f"{sub[-1] / max(abs(opt.objective), 1e-300):.3g}; F* = {opt.objective:.17g} from {opt.source}) "
+                    f"{where}."
                 )
         else:
             step = getattr(res, "step", None)

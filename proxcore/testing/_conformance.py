@@ -22,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Case", "conformance_cases", "conformance_test"]
+__all__ = ["Case", "ConvergenceCheck", "conformance_cases", "conformance_test", "convergence_plan", "cvxpy_optimum"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,44 +140,172 @@ def _refused(exc):
     return isinstance(exc, (InvalidParameterError, NotImplementedError))
 
 
+def _accepted(name, pursuit):
+    """The standard problems ``pursuit`` accepts, each checked by :func:`check_pursuit` on the way.
+
+    A problem refused with an :class:`InvalidParameterError` (or
+    ``NotImplementedError``) is left out; a broken result contract, or any
+    other exception, is an :class:`AssertionError` naming the problem.
+    """
+    from . import check_pursuit
+
+    accepted = []
+    for label, problem in _problems():
+        try:
+            check_pursuit(pursuit, problem)
+        except AssertionError as exc:
+            raise AssertionError(f"pursuit {name!r} on the {label} problem: {exc}") from None
+        except Exception as exc:
+            if _refused(exc):
+                continue
+            raise AssertionError(
+                f"pursuit {name!r} raised {type(exc).__name__} on the {label} problem instead of solving it "
+                f"or refusing it with an InvalidParameterError: {exc}"
+            ) from exc
+        accepted.append((label, problem))
+    return accepted
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergenceCheck:
+    """One ``check_convergence`` run of the suite: the problem, the rate and where ``F*`` comes from."""
+
+    label: str
+    problem: object
+    rate: str
+    options: dict
+    reference: str  # "none" (monotone), "kit" (proxcore.testing.optimum) or "cvxpy"
+
+
+def _self_referenced(pursuit, problem):
+    """True when :func:`proxcore.testing.optimum` would compute ``F*`` with ``pursuit`` itself.
+
+    The kit certifies one-layer ℓ1 problems on its own; every other problem
+    gets its optimum from the engine ``primal-dual``, which cannot be judged
+    against itself.
+    """
+    from ..engines import ENGINES
+    from ..regularizers import L1
+
+    layers = problem.layers
+    if len(layers) == 1 and isinstance(layers[0].regularizer, L1):
+        return False
+    return pursuit is ENGINES.get("primal-dual")
+
+
+def convergence_plan(name, pursuit, accepted):
+    """The convergence checks the suite runs for ``name`` on the ``accepted`` problems, and those it skips.
+
+    Returns
+    -------
+    checks : list of ConvergenceCheck
+    skipped : list of (label, reason)
+    """
+    from . import RATES
+
+    rate = RATES.get(name)
+    if rate is None:
+        return [], [(label, f"no promised rate for {name!r} in proxcore.testing.RATES") for label, _ in accepted]
+    checks, skipped = [], []
+    for label, problem in accepted:
+        if rate in ("1/k", "1/k^2") and len(problem.layers) != 1:
+            skipped.append((label, f"the {rate} rate is promised for one layer"))
+            continue
+        convex = all(getattr(layer.regularizer, "convex", True) for layer in problem.layers)
+        if rate != "monotone" and not convex:
+            skipped.append((label, "rates other than monotone are promised for convex problems only"))
+            continue
+        options = {"restart": False} if name == "fista" else {}
+        reference = "none" if rate == "monotone" else "kit"
+        if reference == "kit" and _self_referenced(pursuit, problem):
+            if _cvxpy_available():
+                reference = "cvxpy"
+            else:  # judging primal-dual by primal-dual's own optimum would prove nothing
+                skipped.append((label, "F* would come from primal-dual itself, and cvxpy is not installed"))
+                continue
+        checks.append(ConvergenceCheck(label, problem, rate, options, reference))
+    return checks, skipped
+
+
+def _cvxpy_available():
+    import importlib.util
+
+    return importlib.util.find_spec("cvxpy") is not None
+
+
+def cvxpy_optimum(problem):
+    """The optimum of a chain ``½‖y − D₁⋯D_L x‖² + Σ λ_i‖D_{i+1}⋯D_L x‖₁`` (ℓ1 or zero terms) from cvxpy.
+
+    An :class:`~proxcore.testing.Optimum` independent of proxcore's engines,
+    for the problems the kit does not certify itself (multi-layer ℓ1).
+    ``slack`` is ``10⁻⁵·max(1, |F*|)``, above the solver's accuracy; a
+    :class:`ValueError` (whose message starts "no reference optimum") for a
+    problem outside that family.
+    """
+    import cvxpy as cp
+
+    from ..losses import LeastSquares
+    from ..regularizers import L1, Zero
+    from . import Optimum, _operator_matrix
+
+    layers = problem.layers
+    if type(problem.loss) is not LeastSquares:
+        raise ValueError(f"no reference optimum for {problem!r} from cvxpy: the loss is not pc.LeastSquares.")
+    Y = np.asarray(problem.y, dtype=np.float64)
+    batch = problem.batch_shape
+    Y = Y.reshape(Y.shape[: Y.ndim - len(batch)] + (-1,)).reshape(-1, int(np.prod(batch, dtype=int)))
+    X = cp.Variable((int(np.prod(problem.in_shape)), Y.shape[1]))
+    # P_i = D_{i+1} ⋯ D_L maps the deepest code to layer i; P_L = I
+    below = [None] * len(layers)
+    P = np.eye(X.shape[0])
+    for i in range(len(layers) - 1, -1, -1):
+        below[i] = P
+        P = _operator_matrix(layers[i].operator) @ P
+    terms = [0.5 * cp.sum_squares(Y - P @ X)]
+    constraints = []
+    for layer, Pi in zip(layers, below):
+        reg = layer.regularizer
+        if type(reg) is Zero:
+            continue
+        if type(reg) is not L1:
+            raise ValueError(f"no reference optimum for {problem!r} from cvxpy: {reg!r} is not pc.L1 or pc.Zero.")
+        lam = np.broadcast_to(np.asarray(reg.lam, dtype=np.float64).reshape(-1, 1) if np.ndim(reg.lam)
+                              else float(reg.lam), (Pi.shape[0], 1))
+        terms.append(cp.sum(cp.multiply(lam, cp.abs(Pi @ X))))
+        if reg.nonneg:
+            constraints.append(Pi @ X >= 0)
+    cp.Problem(cp.Minimize(cp.sum(terms)), constraints).solve()
+    if X.value is None:
+        raise ValueError(f"no reference optimum for {problem!r}: cvxpy found none.")
+    x = X.value.reshape(tuple(problem.in_shape) + tuple(batch))
+    if getattr(layers[-1].regularizer, "nonneg", False):
+        x = np.maximum(x, 0.0)  # the solver's −1e-12 would make the indicator infinite
+    value = float(problem.objective(x))
+    if not np.isfinite(value):
+        raise ValueError(f"no reference optimum for {problem!r}: cvxpy's solution is infeasible by rounding.")
+    return Optimum(x, value, 1e-5 * max(1.0, abs(value)), "cvxpy")
+
+
 def _pursuit_run(name, pursuit):
     def run():
-        from . import RATES, check_convergence, check_pursuit
+        from . import check_convergence
 
-        accepted = []
-        for label, problem in _problems():
-            try:
-                check_pursuit(pursuit, problem)
-            except AssertionError as exc:
-                raise AssertionError(f"pursuit {name!r} on the {label} problem: {exc}") from None
-            except Exception as exc:
-                if _refused(exc):
-                    continue
-                raise AssertionError(
-                    f"pursuit {name!r} raised {type(exc).__name__} on the {label} problem instead of solving it "
-                    f"or refusing it with an InvalidParameterError: {exc}"
-                ) from exc
-            accepted.append((label, problem))
+        accepted = _accepted(name, pursuit)
         if not accepted:
             raise AssertionError(
                 f"pursuit {name!r} accepts none of the standard problems ({', '.join(p[0] for p in _problems())})."
             )
-        rate = RATES.get(name)
-        if rate is None:
-            return
-        for label, problem in accepted:
-            if rate in ("1/k", "1/k^2") and len(problem.layers) != 1:
-                continue
-            convex = all(getattr(layer.regularizer, "convex", True) for layer in problem.layers)
-            if rate != "monotone" and not convex:
-                continue  # rates are promised for convex problems only
-            options = {"restart": False} if name == "fista" else {}
+        checks, _ = convergence_plan(name, pursuit, accepted)
+        for check in checks:
+            optimum = cvxpy_optimum(check.problem) if check.reference == "cvxpy" else None
             try:
-                check_convergence(problem, pursuit, rate, **options)
+                check_convergence(check.problem, pursuit, check.rate, optimum=optimum, **check.options)
             except ValueError as exc:
                 if "no reference optimum" in str(exc):
                     continue
                 raise
+            except AssertionError as exc:
+                raise AssertionError(f"pursuit {name!r} on the {check.label} problem: {exc}") from None
     return run
 
 
