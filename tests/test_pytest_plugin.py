@@ -112,7 +112,20 @@ def test_a_plugin_author_runs_the_conformance_suite_in_one_line(tmp_path):
 
 @needs_registry
 def test_the_command_line_option_runs_the_suite_over_everything_installed(tmp_path):
+    import re
+
+    from proxcore.testing import conformance_cases
+
     result = run_pytest(tmp_path, "def test_nothing():\n    pass\n", "--proxcore-conformance", "-rA",
                         "-k", "l1 or fista or matrix")
-    assert "proxcore-conformance::regularizers:l1(lam=0.3)" in result.stdout
-    assert "pursuits:fista" in result.stdout
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    # the cases -k selects, from this process's registry (pytest's -k: case-insensitive substrings)
+    expected = {c.id for c in conformance_cases() if any(k in c.id.lower() for k in ("l1", "fista", "matrix"))}
+    assert {"regularizers:l1(lam=0.3)", "regularizers:analysis-l1(omega=<float64 8x6>, lam=0.3)", "pursuits:fista",
+            "pursuits:ml-fista", "dictionaries:matrix(array=<float64 6x10>)"} <= expected
+    assert sum(c.startswith("operators:matrix(") for c in expected) == 3
+    passed = set(re.findall(r"^PASSED \S*proxcore-conformance::(.+)$", out, flags=re.M))
+    assert passed == expected, out
+    summary = out.strip().splitlines()[-1]
+    assert re.search(rf"\b{len(expected)} passed\b", summary) and "failed" not in summary, summary
