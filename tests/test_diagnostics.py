@@ -9,11 +9,12 @@
 """
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 import scipy.optimize
-from hypothesis import event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from scipy.linalg import hadamard
 
@@ -138,11 +139,7 @@ def reference_omp(D, y, s):
 
 
 def registered_omp(D, y, s):
-    try:
-        omp = pc.pursuit("omp")
-    except ValueError:
-        return None
-    return np.asarray(omp(pc.chain(y, [(D, pc.L0Ball(s))])).x)
+    return np.asarray(pc.pursuit("omp")(pc.chain(y, [(D, pc.L0Ball(s))])).x)
 
 
 def basis_pursuit(D, y):
@@ -154,8 +151,8 @@ def basis_pursuit(D, y):
 
 
 @st.composite
-def sparse_codes(draw, m, max_s):
-    s = draw(st.integers(1, max_s))
+def sparse_codes(draw, m, max_s, min_s=1):
+    s = draw(st.integers(min_s, max_s))
     support = draw(st.lists(st.integers(0, m - 1), min_size=s, max_size=s, unique=True))
     mags = draw(st.lists(st.floats(0.1, 10.0), min_size=s, max_size=s))
     signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=s, max_size=s))
@@ -164,37 +161,62 @@ def sparse_codes(draw, m, max_s):
     return x
 
 
+def largest_recoverable_sparsity(mu):
+    """The largest integer ``s < (1 + 1/μ)/2``, from the theorem's formula (not from the code under test)."""
+    return math.ceil((1 + 1 / mu) / 2) - 1
+
+
+@st.composite
+def codes_below_the_coherence_bound(draw):
+    """``(n, x)`` for ``[I, H/√n]`` (μ = 1/√n) with ``‖x‖₀`` at most the bound, and often at it."""
+    n = draw(st.sampled_from([16, 64]))
+    top = largest_recoverable_sparsity(1 / math.sqrt(n))  # 2 for n = 16, 4 for n = 64
+    s = draw(st.one_of(st.just(top), st.integers(1, top)))
+    return n, draw(sparse_codes(2 * n, s, min_s=s))
+
+
 @settings(max_examples=40)
-@given(st.sampled_from([16, 64]).flatmap(lambda n: st.tuples(st.just(n), sparse_codes(2 * n, 4))))
+@given(codes_below_the_coherence_bound())
 def test_omp_and_bp_recover_below_the_coherence_bound(case):
     n, x = case
     D = identity_hadamard(n)
     s = int(np.count_nonzero(x))
     condition = exact_recovery_condition(D, s)
-    event(f"condition holds: {bool(condition)}")
-    if not condition:
-        return  # the theorem promises nothing here (RELIABILITY P2)
+    assert condition, (s, condition)  # drawn below the bound: the function must agree with the formula
+    event(f"n = {n}, s = {s} (bound {condition.bound:.2f})")
     y = D @ x
     for label, xhat in (("reference OMP", reference_omp(D, y, s)), ("registered OMP", registered_omp(D, y, s)),
                         ("BP", basis_pursuit(D, y))):
-        if xhat is None:
-            continue
         assert set(np.flatnonzero(np.abs(xhat) > 1e-8)) == set(np.flatnonzero(x)), label
         np.testing.assert_allclose(xhat, x, atol=1e-7 * np.abs(x).max(), err_msg=label)
 
 
+@st.composite
+def perturbed_spikes_and_hadamard(draw, n=16):
+    """``[I, H/√n]`` plus a small Gaussian perturbation, atoms renormalised: random, with μ just above 1/√n.
+
+    Gaussian dictionaries of these sizes have μ > 1/3, where the bound allows s = 1 only; these allow s = 2.
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    D = identity_hadamard(n) + draw(st.floats(0.0, 0.02)) * rng.standard_normal((n, 2 * n))
+    return D / np.linalg.norm(D, axis=0)
+
+
 @settings(max_examples=30)
-@given(pst.dictionaries(n=(10, 16), m=(10, 20), max_coherence=0.9), st.data())
+@given(st.one_of(pst.dictionaries(n=(10, 16), m=(10, 20), max_coherence=0.9), perturbed_spikes_and_hadamard()),
+       st.data())
 def test_omp_and_bp_recover_on_random_dictionaries_when_the_condition_holds(D, data):
     m = D.shape[1]
-    condition = exact_recovery_condition(D, 1)
-    x = data.draw(sparse_codes(m, max(1, int(np.ceil(condition.bound)) - 1)))
-    s = int(np.count_nonzero(x))
-    if not exact_recovery_condition(D, s):
-        return
+    top = largest_recoverable_sparsity(brute_coherence(D))
+    assume(top >= 1)  # μ < 1 (pst.dictionaries caps it at 0.9, so this always holds)
+    s = data.draw(st.one_of(st.just(top), st.integers(1, top)), label="s")  # at the bound, or below it
+    x = data.draw(sparse_codes(m, s, min_s=s), label="x")
+    assert exact_recovery_condition(D, s), s  # below the bound by construction
+    event(f"s = {s}")
     y = D @ x
-    for xhat in (reference_omp(D, y, s), basis_pursuit(D, y)):
-        np.testing.assert_allclose(xhat, x, atol=1e-7 * np.abs(x).max())
+    for label, xhat in (("reference OMP", reference_omp(D, y, s)), ("registered OMP", registered_omp(D, y, s)),
+                        ("BP", basis_pursuit(D, y))):
+        np.testing.assert_allclose(xhat, x, atol=1e-7 * np.abs(x).max(), err_msg=label)
 
 
 def test_beyond_the_bound_uniqueness_fails():
@@ -225,34 +247,35 @@ def forward_pass(dictionaries, y, thresholds, nonneg=False):
 
 def registered_layered_thresholding(dictionaries, y, thresholds, nonneg):
     """The registered pursuit: each layer's prox at step 1, so pc.L1(β_i) thresholds at β_i (a ReLU if nonneg)."""
-    try:
-        pursuit = pc.pursuit("layered-thresholding")
-    except ValueError:
-        return None
     problem = pc.chain(y, [(D, pc.L1(beta, nonneg=nonneg)) for D, beta in zip(dictionaries, thresholds)])
-    return [np.asarray(c) for c in pursuit(problem).codes]
+    return [np.asarray(c) for c in pc.pursuit("layered-thresholding")(problem).codes]
 
 
 @st.composite
 def two_layer_models(draw, nonneg=False):
-    """D₁ = [I, H/8] (μ = 1/8); D₂ with unit-norm two-entry atoms on disjoint rows (μ = 0), codes γ₁ = D₂γ₂."""
+    """D₁ = [I, H/8] (μ = 1/8); D₂ with unit-norm two-entry atoms on disjoint rows (μ = 0), codes γ₁ = D₂γ₂.
+
+    Drawn around the stability bound: γ₂ has one atom (with two, the error ε₁ the theorem propagates to
+    layer 2 is at least 1.75|γ₁^max| > |γ₂^min|/2, so its condition never holds), whose angle
+    ``θ = π/4 + δ`` sets the ratio |γ₁^min|/|γ₁^max| that layer 1's condition needs (it fails for |δ|
+    beyond about 0.4), and noise up to |γ₂|/40, about where layer 2's condition fails at δ = 0.
+    """
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n = 64
     D1 = identity_hadamard(n)
     m2 = 48
     rows = rng.permutation(2 * n)[: 2 * m2].reshape(m2, 2)
     theta = rng.uniform(0.25, 1.3, size=m2) if nonneg else rng.uniform(0, 2 * np.pi, size=m2)
+    atom = draw(st.integers(0, m2 - 1))
+    quadrant = 0 if nonneg else draw(st.integers(0, 3))
+    theta[atom] = np.pi / 4 + quadrant * np.pi / 2 + draw(st.floats(-0.45, 0.45))
     D2 = np.zeros((2 * n, m2))
     D2[rows[:, 0], np.arange(m2)] = np.cos(theta)
     D2[rows[:, 1], np.arange(m2)] = np.sin(theta)
-    s2 = draw(st.integers(1, 2))
     g2 = np.zeros(m2)
-    support = rng.choice(m2, s2, replace=False)
-    g2[support] = rng.uniform(1.0, draw(st.floats(1.0, 3.0)), size=s2)
-    if not nonneg:
-        g2[support] *= rng.choice([-1.0, 1.0], size=s2)
+    g2[atom] = draw(st.floats(1.0, 3.0)) * (1.0 if nonneg else draw(st.sampled_from([-1.0, 1.0])))
     g1 = D2 @ g2
-    eps = draw(st.floats(0.0, 0.05))
+    eps = draw(st.floats(0.0, 1.0)) * abs(g2[atom]) / 40
     e = rng.standard_normal(n)
     y = D1 @ g1 + eps * e / np.linalg.norm(e)
     return [D1, D2], [g1, g2], y, eps
@@ -263,15 +286,13 @@ def two_layer_models(draw, nonneg=False):
 def test_layered_thresholding_recovers_the_supports_where_the_condition_holds(case):
     nonneg, (dictionaries, codes, y, eps) = case
     conditions = layered_thresholding_condition(dictionaries, codes, noise=eps)
-    holds = all(conditions)
-    event(f"condition holds: {holds}")
-    if not holds:
-        return
+    assume(all(conditions))  # the theorem promises nothing elsewhere; the strategy lands near the bound
+    # how close to the bound: layer 2 (μ = 0) needs |γ₂| > 2ε₁, ε₁ the error layer 1 passes on
+    event(f"|γ₂| / 2ε₁ = {np.abs(codes[1]).max() / (2 * conditions[1].noise_in):.1f}")
     thresholds = [c.threshold for c in conditions]
-    candidates = {"reference forward pass": forward_pass(dictionaries, y, thresholds, nonneg=nonneg)}
-    registered = registered_layered_thresholding(dictionaries, y, thresholds, nonneg)
-    if registered is not None:
-        candidates["registered layered-thresholding"] = registered
+    candidates = {"reference forward pass": forward_pass(dictionaries, y, thresholds, nonneg=nonneg),
+                  "registered layered-thresholding": registered_layered_thresholding(dictionaries, y, thresholds,
+                                                                                     nonneg)}
     for label, estimates in candidates.items():
         for i, (g, ghat, c) in enumerate(zip(codes, estimates, conditions), start=1):
             assert set(np.flatnonzero(ghat)) == set(np.flatnonzero(g)), f"{label}, layer {i}: support not recovered"
@@ -348,21 +369,38 @@ def test_exact_recovery_condition_refuses_unnormalized_atoms():
         exact_recovery_condition(np.diag([1.0, 2.0]), 1)
 
 
+@st.composite
+def codes_near_the_thresholding_bound(draw, m=128, mu=1 / 8, max_s=4):
+    """``(x, ε)``: ``s ≤ 4`` non-zeros whose dynamic range is just inside what one thresholding step allows.
+
+    ``s < ½(1 + |x^min|/(μ|x^max|)) − ε/(μ|x^max|)`` is ``|x^min|/|x^max| > μ(2s − 1) + 2ε/|x^max|``: the
+    other magnitudes are drawn between that ratio (``fraction`` → 0, the bound itself) and 1.
+    """
+    s = draw(st.integers(1, max_s))
+    eps = draw(st.floats(0.0, 0.05))
+    top = draw(st.floats(1.0, 10.0))
+    ratio = mu * (2 * s - 1) + 2 * eps / top
+    fractions = draw(st.lists(st.floats(1e-3, 1.0), min_size=s - 1, max_size=s - 1))
+    mags = [top] + [top * (ratio + f * (1 - ratio)) for f in fractions]
+    support = draw(st.lists(st.integers(0, m - 1), min_size=s, max_size=s, unique=True))
+    signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=s, max_size=s))
+    x = np.zeros(m)
+    x[support] = np.array(mags) * np.array(signs)
+    return x, eps
+
+
 @settings(max_examples=40)
-@given(sparse_codes(128, 4), st.floats(0.0, 0.05), st.integers(0, 2**32 - 1))
-def test_one_step_thresholding_recovers_where_the_condition_holds(x, eps, seed):
+@given(codes_near_the_thresholding_bound(), st.integers(0, 2**32 - 1))
+def test_one_step_thresholding_recovers_where_the_condition_holds(case, seed):
+    x, eps = case
     D = identity_hadamard(64)
     e = np.random.default_rng(seed).standard_normal(64)
     y = D @ x + eps * e / np.linalg.norm(e)
     c = thresholding_condition(D, x, noise=eps)
-    event(f"condition holds: {bool(c)}")
-    if not c:
-        return
-    estimates = {"reference": soft(D.T @ y, c.threshold)}
-    try:
-        estimates["registered thresholding"] = pc.solve(pc.chain(y, [(D, pc.L1(c.threshold))]), method="thresholding").x
-    except ValueError:
-        pass
+    assume(c)  # drawn inside the bound; a draw that rounds onto it is not a case of the theorem
+    event(f"s = {c.sparsity}")
+    estimates = {"reference": soft(D.T @ y, c.threshold),
+                 "registered thresholding": pc.solve(pc.chain(y, [(D, pc.L1(c.threshold))]), method="thresholding").x}
     for label, xhat in estimates.items():
         assert set(np.flatnonzero(xhat)) == set(np.flatnonzero(x)), label
         assert np.linalg.norm(xhat - x) <= c.noise_out * (1 + 1e-9), label
