@@ -83,12 +83,14 @@ models = {
     f"ML-FISTA (K={K})": UnrolledClassifier(sizes, method="ml-fista", n_unroll=K, **common),
     f"layered BP (K={K})": UnrolledClassifier(sizes, method="layered-bp", n_unroll=K, **common),
 }
+scores = {}
 print(f"{'network':<22} {'parameters':>10} {'test accuracy':>14} {'epochs':>7} {'time':>7}")
 for name, clf in models.items():
     start = time.perf_counter()
     clf.fit(X_train, y_train)
     elapsed = time.perf_counter() - start
-    print(f"{name:<22} {clf.n_parameters_:>10} {clf.score(X_test, y_test):>14.4f} "
+    scores[name] = clf.score(X_test, y_test)
+    print(f"{name:<22} {clf.n_parameters_:>10} {scores[name]:>14.4f} "
           f"{clf.history_['train_loss'].size:>7} {elapsed:>6.1f}s")
 assert len({clf.n_parameters_ for clf in models.values()}) == 1
 
@@ -127,12 +129,14 @@ conv_models = {
     "ML-FISTA (K=3)": UnrolledClassifier(conv_sizes, method="ml-fista", n_unroll=3, **conv_common),
 }
 print()
+conv_scores = {}
 print(f"{'convolutional network':<22} {'parameters':>10} {'test accuracy':>14} {'epochs':>7} {'time':>7}")
 for name, clf in conv_models.items():
     start = time.perf_counter()
     clf.fit(X_train, y_train)
     elapsed = time.perf_counter() - start
-    print(f"{name:<22} {clf.n_parameters_:>10} {clf.score(X_test, y_test):>14.4f} "
+    conv_scores[name] = clf.score(X_test, y_test)
+    print(f"{name:<22} {clf.n_parameters_:>10} {conv_scores[name]:>14.4f} "
           f"{clf.history_['train_loss'].size:>7} {elapsed:>6.1f}s")
 
 # %%
@@ -177,18 +181,16 @@ with warnings.catch_warnings():
                         random_state=0).fit(Y_train)
             curves[name].append(error(est.transform(Y_test).T))
 
-    # how many ISTA iterations reach the error of the deepest LISTA-CP network?
-    goal, budget = curves["LISTA-CP"][-1], 500 if FAST else 5000
-    history = []
+    # how many ISTA iterations reach the error of each deepest learned network?
+    goals, budget = {name: curves[name][-1] for name in ("LISTA", "LISTA-CP")}, 500 if FAST else 5000
+    ista_curve = []
     pc.solve(lasso, method="ista", max_iter=budget, tol=0,
-             callback=lambda state: history.append(error(state.x)) or bool(history[-1] <= goal))
-reached = len(history) if history[-1] <= goal else None
+             callback=lambda state: ista_curve.append(error(state.x)) or bool(ista_curve[-1] <= min(goals.values())))
+reached = {name: next((i + 1 for i, e in enumerate(ista_curve) if e <= goal), None) for name, goal in goals.items()}
 print()
 print(f"{'K':>3} " + " ".join(f"{name:>9}" for name in curves))
 for i, k in enumerate(depths):
     print(f"{k:>3} " + " ".join(f"{curves[name][i]:>9.4f}" for name in curves))
-print(f"ISTA needs {reached if reached else f'more than {budget}'} iterations to reach the error of "
-      f"LISTA-CP with {depths[-1]} layers ({goal:.4f}).")
 
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
 for name, values in curves.items():
@@ -203,38 +205,36 @@ print(f"figures saved in {OUT.resolve()}")
 # %%
 # What we find
 # ------------
-# Measured with ``benchmarks/bench_unrolled_digits.py --tables dense lista``
-# (5 seeds, 70/30 splits; the paired difference is taken on the same split
-# and the same initial dictionaries) and ``--tables conv --conv-seeds 3
-# --conv-max-epochs 40``, on a 2-core machine shared with other jobs:
-#
-# ============  ==  =================  ==================================
-# network       K   test accuracy      paired difference to feed-forward
-# ============  ==  =================  ==================================
-# feed-forward  1   0.9604 ± 0.0053    —
-# ML-ISTA       3   0.9707 ± 0.0042    +0.0104 ± 0.0068
-# ML-FISTA      3   0.9648 ± 0.0086    +0.0044 ± 0.0089
-# layered BP    3   0.9637 ± 0.0126    +0.0033 ± 0.0087
-# ML-ISTA       6   0.9678 ± 0.0094    +0.0074 ± 0.0069
-# ML-FISTA      6   0.9700 ± 0.0033    +0.0096 ± 0.0051
-# layered BP    6   0.9741 ± 0.0063    +0.0137 ± 0.0083
-# ============  ==  =================  ==================================
-#
-# (dense layers (64, 32), 6572 parameters each). Every recurrent network is
-# on average better than the feed-forward one with the same parameters, by
-# 0.3 to 1.4 points — the direction of the talk's MNIST result (+0.4 points),
-# with a seed-to-seed spread of the same order as the gains, so with 5 seeds
-# only the larger gains (ML-ISTA K=3, ML-FISTA K=6, layered BP K=6: about two
-# standard errors) stand out. ML-FISTA is not consistently better than
-# ML-ISTA, and layered BP does as well as both here. With convolutional
-# layers (8 and 8 filters of 3×3, 5796 parameters, 3 seeds, at most 40
-# epochs) the gain is smaller: 0.9623 ± 0.0039 feed-forward, 0.9660 ± 0.0057
-# ML-ISTA (K=3, paired +0.0037 ± 0.0019), 0.9630 ± 0.0096 ML-FISTA.
-# The recurrent networks cost K times more per epoch.
-#
-# LISTA reproduces the literature's claim (32×64 dictionary, λ = 0.1,
-# 3 seeds): after 10 layers its error to the Lasso codes is 0.105 ± 0.014
-# (LISTA) and 0.049 ± 0.002 (LISTA-CP), against 0.525 ± 0.014 for ISTA and
-# 0.358 ± 0.018 for FISTA after 10 iterations; ISTA needs 54 and 74
-# iterations to reach those errors — 5 to 7 times more, rather than the one
-# to two orders of magnitude reported for larger, better-trained networks.
+# The summary below is written from the numbers this run computed (one
+# train/test split, one initialisation), so it says whatever this run found.
+# With digits this small the seed-to-seed spread of the test accuracy is of
+# the order of the differences between the networks, so one split cannot
+# settle the comparison: ``benchmarks/bench_unrolled_digits.py`` repeats it
+# over several seeds, reports mean ± std and the paired difference to the
+# feed-forward network on the same split, and writes its tables to
+# ``benchmarks/results/unrolled_digits.md``. The talk's MNIST numbers quoted
+# at the top are the authors', not ours.
+
+
+def summary(title, accuracies):
+    names = list(accuracies)
+    base = accuracies[names[0]]  # the feed-forward network
+    print(f"{title}: feed-forward {base:.4f};", ", ".join(
+        f"{name} {accuracies[name]:.4f} ({accuracies[name] - base:+.4f})" for name in names[1:]))
+    better = [name for name in names[1:] if accuracies[name] > base]
+    print(f"  {len(better)} of {len(names) - 1} recurrent networks with the same parameters beat the feed-forward "
+          f"one on this split" + (f" ({', '.join(better)})." if better else "."))
+
+
+print()
+summary(f"Dense layers {sizes}, test accuracy", scores)
+summary(f"Convolutional layers {conv_sizes}, test accuracy", conv_scores)
+k = depths[-1]
+for name in ("LISTA", "LISTA-CP"):
+    e = curves[name][-1]
+    steps = reached[name]
+    print(f"{name} with {k} layers: error {e:.4f} to the Lasso codes, {e / curves['ISTA'][-1]:.2f}× ISTA's "
+          f"({curves['ISTA'][-1]:.4f}) and {e / curves['FISTA'][-1]:.2f}× FISTA's ({curves['FISTA'][-1]:.4f}) after "
+          f"{k} iterations; ISTA needs "
+          + (f"{steps} iterations ({steps / k:.1f}× as many)" if steps else f"more than {budget} iterations")
+          + " to reach it.")
