@@ -13,8 +13,19 @@ layers) — plus one tolerance ``ε_{i−1}`` per layer (squared ℓ2 norms, as 
 the slide). :meth:`DCP.feasibility` says whether a set of codes solves it
 and by how much each constraint is met or missed. Pursuits that return
 every layer's code (``res.codes``) are ``layered-thresholding`` (the forward
-pass) and ``layered-omp`` (plugin ``models``: OMP per layer, stopped at the
-layer's tolerance); :meth:`DCP.solve` runs one and reports.
+pass), ``layered-omp`` (plugin ``models``: OMP per layer, stopped at the
+layer's tolerance; dense budgets only) and ``layered-bp-eps`` (plugin
+``models``: ``min ‖γ_i‖₁ s.t. ‖γ_{i−1} − D_iγ_i‖² ≤ ε_{i−1}`` per layer, any
+operator); :meth:`DCP.solve` runs one and reports.
+
+Where the tolerances live. The problem carries them: each edge
+``γ_i → γ_{i−1}`` of the chain's graph has the attribute ``tolerance``
+(``ε_{i−1}``), set by :func:`with_tolerances` or by a spec whose ``[[layer]]``
+tables have a ``tolerance`` key (``pc.Problem.from_spec``,
+``pc.load_problem``, ``proxcore solve``), and read by
+:func:`layer_tolerances`. So one declaration serves every path: ``DCP(problem)``,
+the layered pursuits (their ``tolerances=`` default) and the command line,
+which prints the feasibility report for such a spec.
 """
 
 from __future__ import annotations
@@ -29,7 +40,149 @@ import numpy as np
 from ._validation import InvalidParameterError, check_scalar
 from .regularizers import L0Ball
 
-__all__ = ["DCP", "Feasibility", "load_dcp"]
+__all__ = ["DCP", "Feasibility", "load_dcp", "layer_tolerances", "with_tolerances", "layer_residuals"]
+
+
+def _chain_edges(problem, owner):
+    """The chain's edges ``(γ_i, above)`` from the data side down (node objects, not names)."""
+    from .problem import Problem
+
+    if not isinstance(problem, Problem):
+        raise InvalidParameterError(f"The 'problem' parameter of {owner} must be a pc.Problem (see pc.chain); "
+                                    f"got {type(problem).__name__}.")
+    layers = problem.layers  # refuses a non-chain with a clear message
+    edges, above = [], problem.data_node
+    for _ in layers:
+        (child,) = problem.graph.predecessors(above)
+        edges.append((child, above))
+        above = child
+    return edges
+
+
+def _check_tolerances(tolerances, n_layers, owner):
+    if isinstance(tolerances, (str, bytes)) or not hasattr(tolerances, "__len__"):
+        raise InvalidParameterError(f"The 'tolerances' parameter of {owner} must be a sequence of {n_layers} "
+                                    f"floats (one per layer); got {tolerances!r}.")
+    if len(tolerances) != n_layers:
+        raise InvalidParameterError(f"The 'tolerances' parameter of {owner} must have one entry per layer "
+                                    f"({n_layers}); got {len(tolerances)}.")
+    return tuple(check_scalar(t, "tolerances", owner, low=0.0, high=math.inf, high_open=True) for t in tolerances)
+
+
+def layer_tolerances(problem):
+    """The tolerances ``(ε_0, …, ε_{L−1})`` a chain carries, or None when it carries none.
+
+    ``ε_{i−1}`` bounds the squared residual of layer ``i``,
+    ``‖γ_{i−1} − D_iγ_i‖² ≤ ε_{i−1}`` (``γ_0 = y``); it is the ``tolerance``
+    attribute of the graph's edge ``γ_i → γ_{i−1}`` (set by
+    :func:`with_tolerances` or by a spec's ``tolerance`` keys).
+
+    Raises
+    ------
+    InvalidParameterError
+        When only some layers carry one, or one is not a number ``≥ 0``.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> from proxcore.dcp import layer_tolerances, with_tolerances
+    >>> problem = pc.chain(np.ones(2), [(np.eye(2), pc.L0Ball(1))])
+    >>> layer_tolerances(problem) is None, layer_tolerances(with_tolerances(problem, [0.5]))
+    (True, (0.5,))
+    """
+    edges = _chain_edges(problem, "layer_tolerances")
+    values = [problem.graph.edges[e].get("tolerance") for e in edges]
+    if all(v is None for v in values):
+        return None
+    missing = [i for i, v in enumerate(values, start=1) if v is None]
+    if missing:
+        raise InvalidParameterError(f"layer(s) {missing} of the problem carry no tolerance but others do; a "
+                                    "deep coding problem needs ε_(i−1) for every layer.")
+    return _check_tolerances(values, len(values), "layer_tolerances")
+
+
+def with_tolerances(problem, tolerances):
+    """A copy of the chain ``problem`` that carries the per-layer tolerances ``ε_{i−1}``.
+
+    The constraints are ``‖γ_{i−1} − D_iγ_i‖² ≤ ε_{i−1}`` (``γ_0 = y``,
+    squared ℓ2 norms per signal); the objective is unchanged. The input
+    problem is not modified.
+
+    Parameters
+    ----------
+    problem : pc.Problem
+        A chain.
+    tolerances : sequence of float
+        ``[ε_0, …, ε_{L−1}]``, each ``≥ 0``.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> from proxcore.dcp import with_tolerances, DCP
+    >>> problem = with_tolerances(pc.chain(np.array([2.0, 0.2]), [(np.eye(2), pc.L0Ball(1))]), [0.1])
+    >>> DCP(problem).feasibility([np.array([2.0, 0.0])]).feasible      # ‖y − γ₁‖² = 0.04 <= 0.1
+    True
+    """
+    from .problem import Problem
+
+    edges = _chain_edges(problem, "with_tolerances")
+    tolerances = _check_tolerances(tolerances, len(edges), "with_tolerances")
+    graph = problem.graph.copy()
+    for edge, tol in zip(edges, tolerances):
+        graph.edges[edge]["tolerance"] = tol
+    return Problem(graph)
+
+
+def layer_residuals(problem, codes):
+    """``‖γ_{i−1} − D_iγ_i‖²`` per layer and signal (``γ_0 = y``), for codes ``[γ_1, …, γ_L]``.
+
+    Parameters
+    ----------
+    problem : pc.Problem
+        A chain.
+    codes : sequence of array_like, or a Result
+        One code per layer, shallowest first, each ``in_shape_i + batch``.
+
+    Returns
+    -------
+    tuple of ndarray
+        One array of the batch shape per layer.
+
+    Examples
+    --------
+    >>> import numpy as np, proxcore as pc
+    >>> from proxcore.dcp import layer_residuals
+    >>> problem = pc.chain(np.array([1.0, 2.0]), [(np.eye(2), pc.L1(0.1))])
+    >>> [float(r) for r in layer_residuals(problem, [np.array([1.0, 1.5])])]
+    [0.25]
+    """
+    from ._validation import check_array
+
+    _chain_edges(problem, "layer_residuals")
+    layers = problem.layers
+    codes = getattr(codes, "codes", codes)
+    try:
+        codes = list(codes)
+    except TypeError:
+        raise InvalidParameterError(f"The 'codes' parameter must be a list of {len(layers)} arrays; "
+                                    f"got {codes!r}.") from None
+    if len(codes) != len(layers):
+        raise InvalidParameterError(f"The 'codes' parameter must hold one code per layer ({len(layers)}); "
+                                    f"got {len(codes)}.")
+    batch = problem.batch_shape
+    above = np.asarray(problem.y)
+    residuals = []
+    for i, (layer, code) in enumerate(zip(layers, codes), start=1):
+        code = check_array(code, f"codes[{i - 1}]")
+        expected = tuple(layer.operator.in_shape) + batch
+        if code.shape != expected:
+            raise InvalidParameterError(f"The 'codes' parameter: layer {i}'s code must have shape {expected}; "
+                                        f"got {code.shape}.")
+        r = np.asarray(above, dtype=np.float64) - np.asarray(layer.operator.apply(code), dtype=np.float64)
+        k = len(layer.operator.out_shape)
+        residuals.append(np.sum(r ** 2, axis=tuple(range(k))).reshape(batch))
+        above = code
+    return tuple(residuals)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +254,12 @@ class DCP:
     problem : pc.Problem
         A chain ``pc.chain(y, [(D_1, g_1), …, (D_L, g_L)])`` whose ``g_i`` are
         ``pc.L0Ball(s_i)`` or ``pc.L0Inf(s_i, …)``: the budgets.
-    tolerances : sequence of float
+    tolerances : sequence of float, optional
         ``[ε_0, …, ε_{L−1}]``, bounds on the squared residuals
-        ``‖γ_{i−1} − D_iγ_i‖²`` (``γ_0 = y``), each ``≥ 0``.
+        ``‖γ_{i−1} − D_iγ_i‖²`` (``γ_0 = y``), each ``≥ 0``. Default: the
+        ones the problem carries (:func:`layer_tolerances`: a spec with
+        ``tolerance`` keys, or :func:`with_tolerances`). ``dcp.problem``
+        carries them in either case.
 
     Examples
     --------
@@ -118,29 +274,31 @@ class DCP:
     (True, [0.01, 0.0])
     """
 
-    def __init__(self, problem, tolerances):
-        from .problem import Problem
+    def __init__(self, problem, tolerances=None):
         from .stripes import L0Inf
 
-        if not isinstance(problem, Problem):
-            raise InvalidParameterError(f"The 'problem' parameter of DCP must be a pc.Problem (see pc.chain); "
-                                        f"got {type(problem).__name__}.")
-        layers = problem.layers  # refuses a non-chain with a clear message
+        _chain_edges(problem, "DCP")
+        layers = problem.layers
         for i, layer in enumerate(layers, start=1):
             if not isinstance(layer.regularizer, (L0Ball, L0Inf)):
                 raise InvalidParameterError(
                     f"layer {i} of a DCP needs a sparsity budget, pc.L0Ball(s) or pc.L0Inf(s, ...); "
                     f"got {layer.regularizer!r}."
                 )
-        if isinstance(tolerances, (str, bytes)) or not hasattr(tolerances, "__len__"):
-            raise InvalidParameterError(f"The 'tolerances' parameter of DCP must be a sequence of {len(layers)} "
-                                        f"floats; got {tolerances!r}.")
-        if len(tolerances) != len(layers):
-            raise InvalidParameterError(f"The 'tolerances' parameter of DCP must have one entry per layer "
-                                        f"({len(layers)}); got {len(tolerances)}.")
+        if tolerances is None:
+            tolerances = layer_tolerances(problem)
+            if tolerances is None:
+                raise InvalidParameterError(
+                    "The 'tolerances' parameter of DCP is required: the problem carries no per-layer tolerances "
+                    "(give tolerances=[ε_0, …], a spec with 'tolerance' in every [[layer]], or "
+                    "proxcore.dcp.with_tolerances)."
+                )
+        else:
+            tolerances = _check_tolerances(tolerances, len(layers), "DCP")
+            if layer_tolerances(problem) != tolerances:
+                problem = with_tolerances(problem, tolerances)
         self.problem = problem
-        self.tolerances = tuple(
-            check_scalar(t, "tolerances", "DCP", low=0.0, high=math.inf, high_open=True) for t in tolerances)
+        self.tolerances = tuple(tolerances)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -163,10 +321,11 @@ class DCP:
 
     @classmethod
     def from_spec(cls, spec, *, y, base_dir=None):
-        """``DCP`` from a chain spec whose ``[[layer]]`` tables also carry ``tolerance`` (``ε_{i−1}``).
+        """``DCP`` from a chain spec whose ``[[layer]]`` tables carry ``tolerance`` (``ε_{i−1}``).
 
-        The rest of the schema is :func:`proxcore.Problem.from_spec`'s; the
-        budgets are the regularizers ``l0-ball`` (``s``) or ``l0inf``.
+        The schema is :func:`proxcore.Problem.from_spec`'s (which reads the
+        tolerances too, into the problem); here every layer must have one,
+        and the budgets are the regularizers ``l0-ball`` (``s``) or ``l0inf``.
 
         Examples
         --------
@@ -186,23 +345,11 @@ class DCP:
         if "graph" in spec:
             raise InvalidParameterError("a DCP spec is a chain of [[layer]] tables (with 'tolerance'); "
                                         "got a [graph].")
-        layers = spec.get("layer")
-        if not isinstance(layers, (list, tuple)) or not layers:
-            raise InvalidParameterError("a DCP spec needs at least one [[layer]] table (dictionary, regularizer, "
-                                        "tolerance).")
-        stripped, tolerances = [], []
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, dict):
-                raise InvalidParameterError(f"spec.layer[{i}] must be a table; got {layer!r}.")
-            if "tolerance" not in layer:
-                raise InvalidParameterError(f"Missing key 'tolerance' in spec.layer[{i}] (the DCP's ε_{i}).")
-            tol = layer["tolerance"]
-            if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-                raise InvalidParameterError(f"spec.layer[{i}].tolerance must be a number; got {tol!r}.")
-            tolerances.append(tol)
-            stripped.append({k: v for k, v in layer.items() if k != "tolerance"})
-        problem = problem_from_spec({**spec, "layer": stripped}, y=y, base_dir=base_dir)
-        return cls(problem, tolerances)
+        problem = problem_from_spec(spec, y=y, base_dir=base_dir)
+        if layer_tolerances(problem) is None:
+            raise InvalidParameterError("Missing key 'tolerance' in spec.layer[0] (the DCP's ε_0): a DCP spec "
+                                        "gives a tolerance in every [[layer]].")
+        return cls(problem)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -241,41 +388,26 @@ class DCP:
         -------
         Feasibility
         """
-        from ._validation import check_array
-
         codes = getattr(codes, "codes", codes)
-        layers = self.layers
         try:
             codes = list(codes)
         except TypeError:
-            raise InvalidParameterError(f"The 'codes' parameter must be a list of {len(layers)} arrays; "
+            raise InvalidParameterError(f"The 'codes' parameter must be a list of {len(self.layers)} arrays; "
                                         f"got {codes!r}.") from None
-        if len(codes) != len(layers):
-            raise InvalidParameterError(f"The 'codes' parameter must hold one code per layer ({len(layers)}); "
-                                        f"got {len(codes)}.")
+        residuals = layer_residuals(self.problem, codes)
         batch = self.problem.batch_shape
-        above = np.asarray(self.problem.y)
-        residuals, sparsities = [], []
-        for i, (layer, code) in enumerate(zip(layers, codes), start=1):
-            code = check_array(code, f"codes[{i - 1}]")
-            expected = tuple(layer.operator.in_shape) + batch
-            if code.shape != expected:
-                raise InvalidParameterError(f"The 'codes' parameter: layer {i}'s code must have shape {expected}; "
-                                            f"got {code.shape}.")
-            r = above - np.asarray(layer.operator.apply(code))
-            k = len(layer.operator.out_shape)
-            residuals.append(np.sum(np.asarray(r, dtype=np.float64) ** 2, axis=tuple(range(k))).reshape(batch))
-            sparsities.append(self._sparsity(layer.regularizer, code, batch))
-            above = code
+        sparsities = tuple(self._sparsity(layer.regularizer, np.asarray(code), batch)
+                           for layer, code in zip(self.layers, codes))
         ok = np.ones(batch, dtype=bool)
         for r, t, k, s in zip(residuals, self.tolerances, sparsities, self.budgets):
             ok &= (r <= t) & (k <= s)
-        return Feasibility(bool(np.all(ok)), ok, tuple(residuals), self.tolerances, tuple(sparsities), self.budgets)
+        return Feasibility(bool(np.all(ok)), ok, residuals, self.tolerances, sparsities, self.budgets)
 
     def solve(self, method="layered-thresholding", **options):
         """Run a layered pursuit on the DCP's chain; return ``(result, feasibility)``.
 
-        ``layered-omp`` receives the tolerances (``tolerances=``) unless given.
+        ``layered-omp`` and ``layered-bp-eps`` receive the tolerances
+        (``tolerances=``) unless given.
 
         Examples
         --------
@@ -288,7 +420,7 @@ class DCP:
         """
         from .engines import pursuit
 
-        if method == "layered-omp":
+        if method in ("layered-omp", "layered-bp-eps"):
             options.setdefault("tolerances", self.tolerances)
         res = pursuit(method)(self.problem, **options)
         return res, self.feasibility(res.codes)

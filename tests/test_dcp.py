@@ -18,7 +18,7 @@ from scipy.linalg import hadamard
 import proxcore as pc
 import proxcore_models.layered
 from proxcore import dcp as dcp_module
-from proxcore.dcp import DCP, load_dcp
+from proxcore.dcp import DCP, layer_residuals, layer_tolerances, load_dcp, with_tolerances
 from proxcore.diagnostics import mutual_coherence, thresholding_condition
 from proxcore.testing import check_pursuit
 
@@ -197,6 +197,8 @@ def test_bad_declarations_and_codes_name_the_argument(rng):
         pc.solve(dcp.problem, method="layered-omp", tolerances=[0.1, 0.1])
     with pytest.raises(pc.InvalidParameterError, match="L0Ball"):
         pc.solve(pc.chain(y, [(np.eye(4), pc.L1(0.1))]), method="layered-omp")
+    with pytest.raises(pc.InvalidParameterError, match="tolerances"):
+        DCP(pc.chain(y, [(np.eye(4), pc.L0Ball(1))]))  # none given, none carried
 
 
 def test_float32_batches_and_inputs_untouched(rng):
@@ -209,6 +211,122 @@ def test_float32_batches_and_inputs_untouched(rng):
     check_pursuit("layered-omp", dcp.problem, tolerances=dcp.tolerances)
     one, _ = DCP.chain(Y[:, 1], [(D1, 2, 0.01), (D2, 1, 0.01)]).solve("layered-omp")
     np.testing.assert_allclose(one.x, dcp.solve("layered-omp")[0].x[:, 1], atol=1e-5)
+
+
+# ---------------------------------------------------------------- layered BP with per-layer tolerances
+def cvxpy_layer(cp, D, g, eps, weights=1.0, nonneg=False):
+    """min Σ w_k|γ_k| s.t. ‖g − Dγ‖² ≤ ε (γ ≥ 0 if nonneg), by CLARABEL: (optimal value, minimizer)."""
+    x = cp.Variable(D.shape[1], nonneg=nonneg)
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.multiply(weights, cp.abs(x)))), [cp.sum_squares(g - D @ x) <= eps])
+    prob.solve(solver="CLARABEL")
+    return prob.value, x.value
+
+
+def test_layered_bp_eps_matches_cvxpy_layer_by_layer():
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(0)
+    D1 = rng.standard_normal((8, 12))
+    D1 /= np.linalg.norm(D1, axis=0)
+    D2 = rng.standard_normal((12, 16))
+    D2 /= np.linalg.norm(D2, axis=0)
+    G2 = np.zeros((16, 3))
+    G2[[0, 3], 0], G2[1, 1], G2[[2, 4, 5], 2] = [1.0, -1.0], 2.0, [1.0, 1.0, 0.5]
+    Y = D1 @ D2 @ G2 + 0.05 * rng.standard_normal((8, 3))
+    w1 = rng.uniform(0.5, 2.0, 12)  # weighted first layer; plain ℓ1 (a budget's relaxation) second
+    eps = [0.05, 0.3]
+    problem = with_tolerances(pc.chain(Y, [(D1, pc.L1(w1)), (D2, pc.L0Ball(4))]), eps)
+    res = pc.solve(problem, method="layered-bp-eps")  # the tolerances come from the problem
+    assert res.converged and len(res.codes) == 2
+    above = Y
+    for i, (D, code, e, w) in enumerate([(D1, res.codes[0], eps[0], w1), (D2, res.codes[1], eps[1], 1.0)]):
+        r = np.sum((above - D @ code) ** 2, axis=0)
+        assert np.all(r <= e) and np.all(r >= e * (1 - 1e-4))  # feasible, and the constraint active
+        np.testing.assert_allclose(res.history["residual"][i], r, rtol=1e-12)
+        for j in range(3):  # each layer's problem, on the previous layer's estimate (layered, not joint)
+            value, x = cvxpy_layer(cp, D, above[:, j], e, w)
+            ours = float(np.sum(w * np.abs(code[:, j])))
+            assert value * (1 - 1e-6) <= ours <= value * (1 + 1e-5), (i, j, ours, value)
+            np.testing.assert_allclose(code[:, j], x, atol=1e-3 * np.abs(x).max())
+        above = code
+    # non-negative codes (y in the cone of the atoms, so the tolerance is reachable)
+    G = np.abs(rng.standard_normal((12, 2))) * (rng.uniform(size=(12, 2)) < 0.3)
+    Yp = D1 @ G + 0.01 * rng.standard_normal((8, 2))
+    pos = pc.solve(pc.chain(Yp, [(D1, pc.L1(w1, nonneg=True))]), method="layered-bp-eps", tolerances=[0.01])
+    assert pos.converged and np.all(pos.x >= 0)
+    for j in range(2):
+        value, x = cvxpy_layer(cp, D1, Yp[:, j], 0.01, w1, nonneg=True)
+        assert float(np.sum(w1 * pos.x[:, j])) == pytest.approx(value, rel=1e-5)
+    np.testing.assert_allclose(np.array(layer_residuals(problem, res)), res.history["residual"], rtol=1e-9)
+    assert len(res.history["objective"]) == res.n_iter and set(res.history["layer"]) == {1, 2}
+
+
+def test_layered_bp_eps_on_a_convolutional_layer_against_cvxpy():
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(1)
+    D = pc.dictionary("convolution", n_filters=2, filter_shape=4, signal_shape=16, seed=3)
+    A = np.asarray(D.apply(np.eye(32).reshape(2, 16, 32))).reshape(16, 32)
+    G = np.zeros((2, 16, 2))
+    G[0, [1, 9], 0], G[1, 5, 1] = [1.0, -1.5], 2.0
+    Y = np.asarray(D @ G) + 0.05 * rng.standard_normal((16, 2))
+    dcp = DCP.chain(Y, [(D, pc.L0Inf(2, filter_shape=4), 0.08)])
+    res, report = dcp.solve("layered-bp-eps")
+    assert res.converged and res.x.shape == (2, 16, 2)
+    for j in range(2):
+        value, x = cvxpy_layer(cp, A, Y[:, j], 0.08)
+        assert float(np.abs(res.x[..., j]).sum()) == pytest.approx(value, rel=1e-5)
+    assert np.all(report.residuals[0] <= 0.08)
+    assert report.sparsities[0].shape == (2,)  # the stripe budget is reported, not enforced by ℓ1
+
+
+def test_layered_bp_eps_edge_cases():
+    y = np.array([[3.0, 0.1], [0.5, 0.1]])
+    # a tolerance above ‖y‖² gives 0 (the second signal); the first is soft thresholding at λ = 0.5
+    res = pc.solve(pc.chain(y, [(np.eye(2), pc.L1(1.0))]), method="layered-bp-eps", tolerances=[0.5])
+    np.testing.assert_allclose(res.x, [[2.5, 0.0], [0.0, 0.0]], atol=1e-5)
+    assert res.converged
+    # below the least-squares residual (a tall D): unreachable, reported, not raised
+    tall = np.array([[1.0], [0.0]])
+    out = pc.solve(pc.chain(np.array([1.0, 1.0]), [(tall, pc.L1(1.0))]), method="layered-bp-eps",
+                   tolerances=[0.5])
+    assert not out.converged and out.history["residual"][0] == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(pc.InvalidParameterError, match="tolerances"):
+        pc.solve(pc.chain(y, [(np.eye(2), pc.L1(1.0))]), method="layered-bp-eps")
+    with pytest.raises(pc.InvalidParameterError, match="ℓ1"):
+        pc.solve(pc.chain(y, [(np.eye(2), pc.L0(1.0))]), method="layered-bp-eps", tolerances=[0.1])
+    yf = frozen(y.astype(np.float32))
+    res32 = pc.solve(pc.chain(yf, [(np.eye(2, dtype=np.float32), pc.L1(1.0))]), method="layered-bp-eps",
+                     tolerances=[0.5])
+    assert res32.x.dtype == np.float32
+    check_pursuit("layered-bp-eps", pc.chain(yf, [(np.eye(2, dtype=np.float32), pc.L1(1.0))]), tolerances=[0.5])
+
+
+def test_layered_omp_refuses_stripe_budgets_naming_what_to_use():
+    D = pc.Convolution(np.array([[1.0, 1.0]]) / np.sqrt(2), 8)
+    problem = pc.chain(np.ones(8), [(D, pc.L0Inf(1, filter_shape=2))])
+    with pytest.raises(pc.InvalidParameterError, match="stripe budget.*layered-bp-eps.*layered-thresholding"):
+        pc.solve(problem, method="layered-omp", tolerances=[0.1])
+
+
+def test_tolerances_travel_with_the_problem(rng):
+    D1, D2, G1, G2, Y = model(rng, 4, 0.01)
+    plain = pc.chain(Y, [(D1, pc.L0Ball(2)), (D2, pc.L0Ball(1))])
+    carried = with_tolerances(plain, [2e-4, 1e-3])
+    assert layer_tolerances(plain) is None and layer_tolerances(carried) == (2e-4, 1e-3)
+    assert DCP(carried).tolerances == (2e-4, 1e-3)
+    # layered-omp reads them from the problem: the same answer as when they are passed
+    np.testing.assert_array_equal(pc.solve(carried, method="layered-omp").x,
+                                  pc.solve(plain, method="layered-omp", tolerances=[2e-4, 1e-3]).x)
+    # DCP(problem, tolerances) overrides and carries the new ones; the caller's problem is untouched
+    assert layer_tolerances(DCP(carried, [1.0, 1.0]).problem) == (1.0, 1.0)
+    assert layer_tolerances(carried) == (2e-4, 1e-3)
+    with pytest.raises(pc.InvalidParameterError, match="tolerances"):
+        with_tolerances(plain, [0.1])
+    with pytest.raises(pc.InvalidParameterError, match="tolerances"):
+        with_tolerances(plain, [0.1, -1.0])
+    graph = carried.graph.copy()
+    del graph.edges["gamma2", "gamma1"]["tolerance"]
+    with pytest.raises(pc.InvalidParameterError, match="layer"):
+        layer_tolerances(pc.Problem(graph))
 
 
 @pytest.mark.parametrize("module", [dcp_module, proxcore_models.layered])
