@@ -176,9 +176,15 @@ def solve(args) -> int:
         raise pc.InvalidParameterError(f"--data: cannot read {args.data!r} as a .npy array ({exc}).") from None
     import os
 
+    from .dcp import layer_tolerances
+
     problem = pc.Problem.from_spec(spec, y=Y, base_dir=os.path.dirname(os.path.abspath(args.spec)))
+    tolerances = layer_tolerances(problem) if problem.is_chain else None
     method = args.method or options.pop("method", None)
     options.pop("method", None)
+    if method is None and tolerances is not None:  # per-layer tolerances: a layered pursuit that honours them
+        dense_budgets = all(isinstance(layer.regularizer, pc.L0Ball) for layer in problem.layers)
+        method = "layered-omp" if dense_budgets else "layered-bp-eps"
     if method is None:
         method = "primal-dual" if not problem.is_chain else ("fista" if len(problem.layers) == 1 else "ml-fista")
     if args.max_iter is not None:
@@ -205,6 +211,12 @@ def solve(args) -> int:
         arrays[f"code{i}"] = np.asarray(code)
     for key, value in res.history.items():
         arrays[f"history_{key}"] = np.asarray(value)
+    report = None
+    if tolerances is not None:
+        report, feasible, residuals = _tolerance_report(problem, res)
+        arrays["feasible"] = np.asarray(feasible)
+        for i, r in enumerate(residuals, start=1):
+            arrays[f"residual{i}"] = np.asarray(r)
     out = args.out
     try:
         np.savez(out, **arrays)
@@ -216,8 +228,41 @@ def solve(args) -> int:
     print(f"converged  {res.converged}")
     print(f"time       {elapsed:.3f} s")
     print(f"message    {res.message}")
-    print(f"wrote      {out} (x, code1..code{len(res.codes)}, history_*)")
+    if report is not None:
+        print(report)
+    extra = ", feasible, residual1..residual{}".format(len(res.codes)) if report is not None else ""
+    print(f"wrote      {out} (x, code1..code{len(res.codes)}, history_*{extra})")
+    if report is not None:
+        return 0 if res.converged and bool(np.all(feasible)) else 1
     return 0 if res.converged else 1
+
+
+def _tolerance_report(problem, res):
+    """For a spec with per-layer tolerances: (the report's text, feasible per signal, residuals per layer).
+
+    With budgets at every layer (``l0-ball``, ``l0inf``) it is the deep coding problem's
+    :class:`proxcore.dcp.Feasibility`; otherwise the residuals against the tolerances alone.
+    """
+    import proxcore as pc
+    from .dcp import DCP, layer_residuals, layer_tolerances
+
+    if len(res.codes) != len(problem.layers):
+        raise pc.InvalidParameterError(f"the pursuit returned {len(res.codes)} code(s) for a chain of "
+                                       f"{len(problem.layers)} layers; cannot check the tolerances.")
+    if all(isinstance(layer.regularizer, (pc.L0Ball, pc.L0Inf)) for layer in problem.layers):
+        report = DCP(problem).feasibility(res.codes)
+        return str(report), report.signal_feasible, report.residuals
+    residuals = layer_residuals(problem, res.codes)
+    tolerances = layer_tolerances(problem)
+    ok = np.ones(problem.batch_shape, dtype=bool)
+    for r, t in zip(residuals, tolerances):
+        ok &= r <= t
+    lines = [f"tolerances: {'met' if ok.all() else 'NOT met'} ({int(ok.sum())} of {ok.size} signal(s))"]
+    for i, (r, t) in enumerate(zip(residuals, tolerances), start=1):
+        worst = float(np.max(r)) if r.size else 0.0
+        lines.append(f"  layer {i}: residual {worst:.4g} <= {t:.4g}? {'yes' if worst <= t else 'no'} "
+                     "(max over signals)")
+    return "\n".join(lines), ok, residuals
 
 
 def list_plugins(args) -> int:
@@ -259,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-iter", type=int, dest="max_iter")
     p.add_argument("--tol", type=float)
     p.add_argument("--out", required=True, help="where to write x, every code and the history (.npz)")
-    p.epilog = "exit status: 0 converged, 1 stopped before converging (results still written), 2 user error"
+    p.epilog = ("exit status: 0 converged, 1 stopped before converging (results still written), 2 user error. "
+                "A spec whose layers give 'tolerance' (the deep coding problem) defaults to layered-omp (l0-ball "
+                "budgets) or layered-bp-eps, prints whether the codes meet every tolerance and budget, and exits "
+                "with 1 when they do not.")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="solve on a running Dask scheduler (tcp://host:port): --data is memory-mapped (.npy) or "

@@ -15,6 +15,19 @@ deepest code::
     method = "ml-fista"
     max_iter = 500
 
+A layer may also give ``tolerance = ε``: the bound ``‖γ_{i−1} − D_iγ_i‖² ≤ ε``
+on its squared residual (``γ_0 = y``), per signal. Either every layer has one
+or none does; with budgets (``l0-ball``, ``l0inf``) that is the deep coding
+problem (:class:`proxcore.dcp.DCP`), with ``l1`` the ε-constrained layered
+basis pursuit (``method = "layered-bp-eps"``). The problem carries the
+tolerances (:func:`proxcore.dcp.layer_tolerances`); the layered pursuits read
+them, and ``proxcore solve`` prints whether the codes meet them::
+
+    [[layer]]
+    dictionary = { name = "matrix", path = "D1.npy" }
+    regularizer = { name = "l0-ball", s = 4 }
+    tolerance = 0.01              # ‖y − D1 γ1‖² ≤ 0.01
+
 A general graph (a code shared by two data terms, a tree) is a ``[graph]``
 table instead, with the data node names, code nodes and edges::
 
@@ -284,17 +297,37 @@ def problem_from_spec(spec, *, y, base_dir=None):
         raise InvalidParameterError(f"spec.layer must be a list of tables ([[layer]] in TOML); got {layers!r}.")
     if not layers:
         raise InvalidParameterError("spec.layer is empty: a spec needs at least one [[layer]] table.")
-    pairs = []
+    pairs, tolerances = [], []
     for i, layer in enumerate(layers):
         where = f"spec.layer[{i}]"
         layer = _table(layer, where)
-        _check_keys(layer, where, {"dictionary", "regularizer"}, ("dictionary",))
+        _check_keys(layer, where, {"dictionary", "regularizer", "tolerance"}, ("dictionary",))
         op = _dictionary(layer["dictionary"], f"{where}.dictionary", base_dir)
         reg = _regularizer(layer["regularizer"], f"{where}.regularizer", base_dir) if "regularizer" in layer else Zero()
         pairs.append((op, reg))
+        tolerances.append(_tolerance(layer["tolerance"], f"{where}.tolerance") if "tolerance" in layer else None)
+    given = [i for i, t in enumerate(tolerances) if t is not None]
+    if given and len(given) != len(tolerances):
+        i = next(i for i, t in enumerate(tolerances) if t is None)
+        raise InvalidParameterError(
+            f"Missing key 'tolerance' in spec.layer[{i}]: spec.layer[{given[0]}] gives one, and per-layer "
+            "tolerances (the deep coding problem's ε) are needed for every layer or none."
+        )
     if isinstance(y, dict):
         raise InvalidParameterError("The 'y' parameter must be an array for a chain spec; got a mapping.")
-    return chain(y, pairs)
+    problem = chain(y, pairs)
+    if given:
+        from .dcp import with_tolerances
+
+        problem = with_tolerances(problem, tolerances)
+    return problem
+
+
+def _tolerance(value, where):
+    value = float(_number(value, where))
+    if not (value >= 0 and np.isfinite(value)):
+        raise InvalidParameterError(f"{where} must be a finite number >= 0 (a squared residual norm); got {value!r}.")
+    return value
 
 
 def _graph(value, y, base_dir):

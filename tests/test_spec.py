@@ -177,3 +177,136 @@ def test_cli_bad_spec_is_one_line(model):
     assert out.stderr.strip().splitlines() == [
         "proxcore solve: error: Unknown key 'lamda' in spec.layer[0].regularizer (l1). Did you mean 'lam'? "
         "Valid keys: lam, nonneg."]
+
+
+# ---------------------------------------------------------------- per-layer tolerances (the deep coding problem)
+def dcp_spec(D1, D2, tolerances=(0.01, 0.02), budgets=(2, 1)):
+    layers = []
+    for D, s, t in zip((D1, D2), budgets, tolerances):
+        layer = {"dictionary": {"name": "matrix", "array": D.tolist()}, "regularizer": {"name": "l0-ball", "s": s}}
+        if t is not None:
+            layer["tolerance"] = t
+        layers.append(layer)
+    return {"layer": layers}
+
+
+def test_tolerances_are_read_by_from_spec_and_load_problem(model):
+    from proxcore.dcp import DCP, layer_tolerances
+
+    folder, D1, D2, Y, rng = model
+    problem = pc.Problem.from_spec(dcp_spec(D1, D2), y=Y)
+    assert layer_tolerances(problem) == (0.01, 0.02)
+    (folder / "dcp.toml").write_text(
+        '[[layer]]\ndictionary = { name = "matrix", path = "D1.npy" }\n'
+        'regularizer = { name = "l0-ball", s = 2 }\ntolerance = 0.01\n\n'
+        '[[layer]]\ndictionary = { name = "matrix", path = "D2.npy" }\n'
+        'regularizer = { name = "l0-ball", s = 1 }\ntolerance = 2e-2\n')
+    loaded = pc.load_problem(folder / "dcp.toml", y=Y)
+    assert layer_tolerances(loaded) == (0.01, 0.02)
+    # the same objective as the chain (tolerances constrain the DCP, not F), and a DCP without restating them
+    X = np.zeros((10, 3))
+    X[0] = 1.0
+    assert loaded.objective(X) == pytest.approx(pc.chain(Y, [(D1, pc.L0Ball(2)), (D2, pc.L0Ball(1))]).objective(X))
+    dcp = DCP(loaded)
+    assert dcp.tolerances == (0.01, 0.02) and dcp.budgets == (2, 1)
+    codes = [D2 @ X, X]
+    np.testing.assert_allclose(dcp.feasibility(codes).residuals[0], np.sum((Y - D1 @ D2 @ X) ** 2, axis=0),
+                               rtol=1e-12)
+    # a spec without tolerances carries none, as before
+    assert layer_tolerances(pc.load_problem(folder / "model.toml", y=Y)) is None
+
+
+@pytest.mark.parametrize("tolerances, match", [
+    ((0.01, None), "Missing key 'tolerance' in spec.layer\\[1\\]"),
+    ((None, 0.01), "Missing key 'tolerance' in spec.layer\\[0\\]"),
+    ((-0.1, 0.1), "spec.layer\\[0\\].tolerance must be a finite number >= 0"),
+    (("0.1", 0.1), "spec.layer\\[0\\].tolerance must be a number"),
+    ((True, 0.1), "tolerance must be a number"),
+    ((float("inf"), 0.1), "tolerance must be a finite number"),
+])
+def test_tolerance_errors_name_the_layer(model, tolerances, match):
+    _, D1, D2, Y, _ = model
+    with pytest.raises(pc.InvalidParameterError, match=match):
+        pc.Problem.from_spec(dcp_spec(D1, D2, tolerances), y=Y)
+
+
+def test_tolerance_is_a_chain_key_only(model):
+    _, D1, D2, Y, _ = model
+    spec = {"graph": {"data": "y", "node": [{"name": "g"}],
+                      "edge": [{"from": "g", "to": "y", "dictionary": {"name": "identity", "n": 6},
+                                "tolerance": 0.1}]}}
+    with pytest.raises(pc.InvalidParameterError, match="Unknown key 'tolerance' in spec.graph.edge\\[0\\]"):
+        pc.Problem.from_spec(spec, y=Y)
+    with pytest.raises(pc.InvalidParameterError, match="Did you mean 'tolerance'"):
+        pc.Problem.from_spec({"layer": [{**dcp_spec(D1, D2)["layer"][0], "tolerence": 0.1}]}, y=Y)
+
+
+# ---------------------------------------------------------------- the convolution dictionary in a spec
+CONV_FILTERS = [[1.0, -0.5, 0.25], [0.3, 0.8, -0.2]]
+
+
+def test_spec_names_the_convolution_dictionary_with_l1(tmp_path):
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal(24)
+    (tmp_path / "conv.toml").write_text(
+        '[[layer]]\n'
+        f'dictionary = {{ name = "convolution", filters = {CONV_FILTERS}, signal_shape = 24 }}\n'
+        'regularizer = { name = "l1", lam = 0.1 }\n')
+    by_file = pc.load_problem(tmp_path / "conv.toml", y=y)
+    by_chain = pc.chain(y, [(pc.Convolution(np.array(CONV_FILTERS), 24), pc.L1(0.1))])
+    op = by_file.layers[0].operator
+    assert isinstance(op, pc.Convolution) and op.in_shape == (2, 24)
+    for _ in range(3):
+        x = rng.standard_normal((2, 24))
+        assert by_file.objective(x) == pytest.approx(by_chain.objective(x), rel=1e-13)
+    a = pc.solve(by_file, method="fista", tol=1e-12, max_iter=5000)
+    b = pc.solve(by_chain, method="fista", tol=1e-12, max_iter=5000)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(a.x, b.x, atol=1e-10)
+    assert a.objective == pytest.approx(b.objective, rel=1e-12)
+
+
+def test_spec_names_the_convolution_dictionary_with_l0inf():
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((24, 2))
+    spec = {"layer": [{"dictionary": {"name": "convolution", "filters": CONV_FILTERS, "signal_shape": 24},
+                       "regularizer": {"name": "l0inf", "s": 2, "filter_shape": 3}}]}
+    by_spec = pc.Problem.from_spec(spec, y=y)
+    reg = pc.L0Inf(2, filter_shape=3)
+    by_chain = pc.chain(y, [(pc.Convolution(np.array(CONV_FILTERS), 24), reg)])
+    a = pc.solve(by_spec, method="ista", max_iter=300, tol=1e-10)  # projected gradient on ‖γ‖₀,∞ ≤ 2
+    b = pc.solve(by_chain, method="ista", max_iter=300, tol=1e-10)
+    np.testing.assert_allclose(a.x, b.x, atol=1e-12)
+    assert a.n_iter == b.n_iter and a.objective == pytest.approx(b.objective, rel=1e-12)
+    stripes = pc.L0Inf(2, filter_shape=3, signal_shape=(2, 24)).norm(a.x)
+    assert np.all(stripes <= 2) and np.all(stripes >= 1) and np.isfinite(a.objective)
+
+
+@pytest.mark.filterwarnings("ignore::proxcore.ConvergenceWarning")  # 30 iterations: the run, not convergence
+def test_the_convolution_plugins_toml_example_runs():
+    """The spec example in proxcore_convolution's docstring, read from the docstring itself."""
+    import re
+
+    import proxcore_convolution
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    block = re.search(r"::\n\n((?:    .*\n)+)", proxcore_convolution.__doc__)
+    assert block, "the TOML example left the docstring"
+    spec = tomllib.loads("\n".join(line[4:] for line in block.group(1).splitlines()))
+    table = spec["layer"][0]["dictionary"]
+    y = np.random.default_rng(6).standard_normal(tuple(table["signal_shape"]))
+    problem = pc.Problem.from_spec(spec, y=y)
+    op = problem.layers[0].operator
+    assert isinstance(op, pc.Convolution)
+    params = {k: v for k, v in table.items() if k != "name"}
+    same = pc.dictionary("convolution", **params)
+    np.testing.assert_array_equal(op.filters, same.filters)
+    lam = spec["layer"][0]["regularizer"]["lam"]
+    by_chain = pc.chain(y, [(pc.Convolution(same.filters, tuple(table["signal_shape"])), pc.L1(lam))])
+    a = pc.solve(problem, method="fista", max_iter=30)
+    b = pc.solve(by_chain, method="fista", max_iter=30)
+    np.testing.assert_allclose(a.x, b.x, atol=1e-12)
+    assert a.history["objective"][-1] < a.history["objective"][0]
