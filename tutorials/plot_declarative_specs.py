@@ -59,7 +59,7 @@ rng = np.random.default_rng(0)
 # dictionary, ``pc.dictionary("dct", n=32, m=64)``) and a Gaussian ``D₂``
 # of our own; the signals are the columns of ``Y``.
 n, m1, m2 = 32, 64, 96
-N = 40 if FAST else 400
+N = 40 if FAST else 200
 D1 = pc.dictionary("dct", n=n, m=m1)
 D2 = rng.standard_normal((m1, m2))
 D2 /= np.linalg.norm(D2, axis=0)
