@@ -1,5 +1,7 @@
 """The exact engine against cvxpy (an independent conic solver) on small multi-layer instances."""
 
+import warnings
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -74,6 +76,26 @@ def test_nonnegative_layers_against_cvxpy():
     assert np.count_nonzero(res.x) > 0
     assert abs(relative_gap(res.objective, optimum)) <= 1e-6
     assert all((code >= -1e-8 * np.abs(code).max()).all() for code in res.codes)
+
+
+def test_nonnegative_inner_layer_with_mixed_signs_is_reported():
+    """A mixed-sign D2 with γ1 ≥ 0: the constraint D2 x ≥ 0 holds to the tolerance; the message says by how much."""
+    Ds, Y = instance(3, [15, 20, 25])
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.05, nonneg=True)), (Ds[1], pc.L1(0.1, nonneg=True))])
+    optimum, _ = cvxpy_mlbp(Ds, Y, [0.05, 0.1], nonneg=(0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converged: the violation is within tol, so no warning
+        res = pc.solve(problem, method="primal-dual")
+    assert res.converged, res.message
+    assert abs(relative_gap(res.objective, optimum)) <= 1e-6
+    gamma1 = Ds[1] @ res.x
+    negative = np.count_nonzero(gamma1 < 0)
+    assert negative > 0 and gamma1.min() >= -1e-7  # tolerance-level: the optimum has active constraints
+    assert f"'gamma1' has {negative} negative entries" in res.message
+    assert problem.objective(res.x) == np.inf and "problem.objective(res.x) is inf" in res.message
+    with pytest.warns(pc.ConvergenceWarning, match="violates the non-negativity of inner code.*'gamma1'"):
+        early = pc.solve(problem, method="primal-dual", max_iter=3)  # far from feasible: warned
+    assert f"'gamma1' has {np.count_nonzero(Ds[1] @ early.x < 0)} negative entries" in early.message
 
 
 def test_ill_conditioned_instance_against_cvxpy():

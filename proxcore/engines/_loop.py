@@ -43,11 +43,62 @@ def initial_point(x0, problem, method):
     return x0.astype(problem.dtype)  # a copy: the caller's array is never touched
 
 
-def run(engine, x0, *, max_iter, tol, target, callback, criterion, finish):
+def inner_nonneg_violations(problem, codes):
+    """The inner codes that break their non-negativity constraint, as ``(node, count, lowest, relative)``.
+
+    ``codes`` are the problem's codes, shallowest first (``problem.code_nodes``).
+    An inner code node (not the deepest code, whose prox enforces its
+    constraint exactly) with ``pc.L1(λ, nonneg=True)`` is reported when some
+    entry of its code ``γ = M_v x`` is negative: ``count`` such entries,
+    ``lowest`` the most negative one, ``relative`` the largest over signals of
+    ``‖min(γ, 0)‖ / max(‖γ‖, ‖M_v‖‖y‖/sqrt(L_f))``, the violation relative
+    to the code, or to the size of a code that explains the data when the
+    code is near zero (``L_f = Σ_d ‖A_d‖²``, as in the ``primal-dual``
+    stopping criterion).
+    """
+    from ..regularizers import L1
+
+    found = []
+    maps = {term.node: term.operator for term in problem.terms}
+    for node, code in zip(problem.code_nodes, codes):
+        reg = problem.regularizers[node]
+        if node == problem.source or not (isinstance(reg, L1) and reg.nonneg):
+            continue
+        code = np.asarray(code)
+        negative = np.minimum(code, 0)
+        count = int(np.count_nonzero(negative))
+        if not count:
+            continue
+        axes = tuple(range(len(problem.shapes[node])))
+        data = 0.0
+        for term in problem.data_terms:
+            y = np.asarray(term.function.y, dtype=np.float64)
+            data = data + np.sqrt((y * y).sum(axis=tuple(range(len(problem.shapes[term.node])))))
+        lipschitz = sum(term.operator.norm() ** 2 for term in problem.data_terms)
+        reference = maps[node].norm() * data / np.sqrt(lipschitz) if lipschitz > 0 else data
+        size = np.maximum(np.sqrt((code.astype(np.float64) ** 2).sum(axis=axes)), reference)
+        relative = np.sqrt((negative.astype(np.float64) ** 2).sum(axis=axes)) / np.where(size > 0, size, 1)
+        found.append((node, count, float(negative.min()), float(np.max(relative))))
+    return found
+
+
+def _violation_note(violations):
+    parts = [f"{node!r} has {count} negative entries (lowest {lowest:.3g}, relative size {relative:.2g})"
+             for node, count, lowest, relative in violations]
+    return (
+        f" The returned point violates the non-negativity of inner code(s): {'; '.join(parts)}. "
+        "res.objective counts their ℓ1 penalty only; problem.objective(res.x) is inf."
+    )
+
+
+def run(engine, x0, *, max_iter, tol, target, callback, criterion, finish, problem=None):
     """Iterate ``engine.step`` from ``engine.init(x0)`` and return a :class:`Result`.
 
     ``criterion`` names the convergence measure for messages; ``finish(state)``
     returns the fields the engine adds to the result (``codes``, ``gap``, ``step``).
+    With ``problem``, the returned codes are checked against the non-negativity
+    of inner codes (:func:`inner_nonneg_violations`): any violation is added to
+    the message, and one larger than ``tol`` (relative) is also warned about.
     """
     start = time.perf_counter()
     state = engine.init(x0)
@@ -106,6 +157,12 @@ def run(engine, x0, *, max_iter, tol, target, callback, criterion, finish):
     if gaps:
         history["gap"] = np.array(gaps)
     extra = finish(state)
+    violations = inner_nonneg_violations(problem, extra["codes"]) if problem is not None else []
+    if violations:
+        note = _violation_note(violations)
+        message += note
+        if max(v[3] for v in violations) > max(tol, 1e-12):
+            warnings.warn(note.lstrip(), ConvergenceWarning, stacklevel=3)
     return Result(
         x=state.x,
         objective=float(state.objective),

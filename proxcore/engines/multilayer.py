@@ -170,7 +170,7 @@ def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, 
         return {"codes": tuple(state.codes[1:]), "step": float(engine.tau[-1])}
 
     return run(engine, x0, max_iter=max_iter, tol=tol, target=target, callback=callback,
-               criterion="relative step of the deepest code", finish=finish)
+               criterion="relative step of the deepest code", finish=finish, problem=problem)
 
 
 _DOC_OPTIONS = """
@@ -217,9 +217,13 @@ _DOC_OPTIONS = """
     Non-negative inner layers (``pc.L1(λ, nonneg=True)`` on ``γ_i``,
     ``i < L``, the ReLU network's model) are enforced on the thresholded
     iterates, not on the returned codes ``D_(i+1,L)x``, which may have
-    negative entries (only in the limit do they not); the reported objective
-    then counts their penalty ``λ_i‖γ_i‖₁``, as ``primal-dual`` does, while
-    ``problem.objective(res.x)`` is ``inf``.
+    negative entries when some ``D_j`` has mixed signs (with ``D_j ≥ 0`` and
+    ``x ≥ 0`` they cannot). The reported objective then counts their penalty
+    ``λ_i‖γ_i‖₁``, as ``primal-dual`` does, while ``problem.objective(res.x)``
+    is ``inf``: ``res.message`` then names each violated node (how many
+    negative entries, the lowest, the relative size ``‖min(γ_i, 0)‖/‖γ_i‖``)
+    and, when that size exceeds ``tol``, a :class:`proxcore.ConvergenceWarning`
+    says so.
 """
 
 
