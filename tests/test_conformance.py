@@ -48,6 +48,7 @@ NO_RATE = {
     "gap": "the cosparse pursuit: its history on the ℓ0-ball problem is not monotone (it reports 0 "
            "before the code is sparse enough), so no rate is promised for it here",
     "layered-omp": "the deep coding problem: per-layer OMP with tolerances, judged by its own tests",
+    "layered-bp-eps": "the deep coding problem: per-layer ℓ1 under tolerances, judged by its own tests (cvxpy)",
 }
 
 

@@ -114,6 +114,7 @@ def _label(params):
 def _problems():
     """Small standard problems a pursuit may accept: ``[(label, problem, rate_applies)]``."""
     import proxcore as pc
+    from proxcore.dcp import with_tolerances
 
     rng = np.random.default_rng(3)
     D = rng.standard_normal((16, 32))
@@ -131,6 +132,9 @@ def _problems():
         ("lasso float32", pc.chain(Y.astype(np.float32), [(D.astype(np.float32), pc.L1(0.1))])),
         ("l0-ball", pc.chain(Y, [(D, pc.L0Ball(3))])),
         ("two-layer lasso", pc.chain(Y2, [(D, pc.L1(0.05)), (D2, pc.L1(0.05))])),
+        # the deep coding problem: the same chain with per-layer tolerances ‖γ_{i−1} − D_iγ_i‖² ≤ ε_{i−1}
+        ("two-layer with tolerances", with_tolerances(pc.chain(Y2, [(D, pc.L1(0.05)), (D2, pc.L1(0.05))]),
+                                                      [0.05, 0.05])),
     ]
 
 
