@@ -34,12 +34,25 @@ def _demo_model(n_signals, seed):
     return D1, D2, G1, G2, Y
 
 
-def _support_recall(estimate, truth):
-    """Mean over signals of the fraction of the true support found (|entry| > 1e-6 of the signal's largest)."""
+def _support_scores(estimate, truth):
+    """Support precision and recall over the batch: ``(TP/(TP+FP), TP/(TP+FN))``.
+
+    An entry is found when ``|entry| > 1e-6`` of its signal's largest; true
+    where ``truth`` is non-zero. Counts are pooled over all signals (a
+    precision of 1 when nothing is found, a recall of 1 when nothing is true).
+    """
+    estimate, truth = np.asarray(estimate), np.asarray(truth)
     scale = np.maximum(np.abs(estimate).max(axis=0, keepdims=True), 1e-300)
     found = np.abs(estimate) > 1e-6 * scale
     true = truth != 0
-    return float(np.mean((found & true).sum(axis=0) / np.maximum(true.sum(axis=0), 1)))
+    hits = int(np.count_nonzero(found & true))
+    n_found, n_true = int(np.count_nonzero(found)), int(np.count_nonzero(true))
+    return (hits / n_found if n_found else 1.0), (hits / n_true if n_true else 1.0)
+
+
+#: The exact reference's budget: on the default problem (100 signals) ADMM meets tol 1e-6 after about
+#: 4900 iterations, its objective then 8e-10 (relative) above cvxpy's; tol 1e-8 is not met in 20,000.
+REFERENCE_OPTIONS = {"max_iter": 20_000, "tol": 1e-6}
 
 
 def demo(args) -> int:
@@ -58,7 +71,7 @@ def demo(args) -> int:
     )
     runs = [("layered-thresholding", {}), ("layered-bp", {"tol": 1e-8}),
             ("ml-ista", {"max_iter": 1000, "tol": 1e-8}), ("ml-fista", {"max_iter": 1000, "tol": 1e-8}),
-            ("primal-dual", {"max_iter": 1000, "tol": 1e-8})]
+            ("primal-dual", dict(REFERENCE_OPTIONS))]
     results = {}
     with _single_threaded_blas():  # small products: threads only contend
         for method, options in runs:
@@ -74,20 +87,30 @@ def demo(args) -> int:
     exact = results["primal-dual"][0]
     optimum = exact.objective
     header = (f"{'method':<21}{'iters':>7}{'objective':>14}{'rel. gap':>11}"
-              f"{'supp γ1':>9}{'supp γ2':>9}{'time [s]':>10}{'converged':>10}")
+              f"{'γ1 prec':>9}{'γ1 rec':>8}{'γ2 prec':>9}{'γ2 rec':>8}{'time [s]':>10}{'converged':>10}")
     print(header)
     print("-" * len(header))
-    lowest = True
+    below = []
     for method, (res, elapsed) in results.items():
         value = problem.objective(res.x)
         gap = (value - optimum) / abs(optimum)
-        lowest &= gap >= -1e-8
-        print(f"{method:<21}{res.n_iter:>7}{value:>14.6f}{gap:>11.2e}{_support_recall(res.codes[0], G1):>9.1%}"
-              f"{_support_recall(res.x, G2):>9.1%}{elapsed:>10.3f}{str(res.converged):>10}")
-    print("rel. gap: (F − F*)/F* against primal-dual (the exact engine); supp: true support found per layer")
+        if gap < -10 * REFERENCE_OPTIONS["tol"]:
+            below.append(f"{method} ({gap:.2e})")
+        (p1, r1), (p2, r2) = _support_scores(res.codes[0], G1), _support_scores(res.x, G2)
+        print(f"{method:<21}{res.n_iter:>7}{value:>14.6f}{gap:>11.2e}{p1:>9.1%}{r1:>8.1%}{p2:>9.1%}{r2:>8.1%}"
+              f"{elapsed:>10.3f}{str(res.converged):>10}")
+    print("rel. gap: (F − F*)/F* against primal-dual (the exact engine); prec / rec: support precision "
+          "(found atoms that are true) and recall (true atoms found) per layer")
     if args.plot:
         _plot(results, optimum, args.plot)
-    return 0 if lowest else 1
+    if not exact.converged:
+        print(f"proxcore demo: error: the exact reference (primal-dual) did not converge, so the gaps above are not "
+              f"against the optimum: {exact.message}", file=sys.stderr)
+        return 1
+    if below:
+        print(f"proxcore demo: error: ended below the exact reference: {', '.join(below)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _single_threaded_blas():
