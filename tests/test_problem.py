@@ -90,6 +90,11 @@ def graph_with(*edges, data=("y",), y=np.ones(3)):
     return g
 
 
+def _with_node_attrs(graph, node, **attrs):
+    graph.nodes[node].update(attrs)
+    return graph
+
+
 def test_cycle_is_reported_with_its_path():
     g = graph_with(("a", "y", pc.Identity(3)), ("b", "a", pc.Identity(3)), ("a", "b", pc.Identity(3)))
     with pytest.raises(pc.GraphError, match="cycle: .*a -> b -> a|cycle: .*b -> a -> b"):
@@ -104,6 +109,12 @@ def test_cycle_is_reported_with_its_path():
     (lambda: graph_with(("a", "y", np.eye(3))), "edge 'a' -> 'y'.*operator"),
     (lambda: graph_with(("a", "y", pc.Identity(4))), "data y of node 'y'"),
     (lambda: graph_with(("y", "a", pc.Identity(3)), ("b", "y", pc.Identity(3))), "data node 'y' has edges"),
+    (lambda: nx.DiGraph(), "the problem graph is empty"),
+    (lambda: _with_node_attrs(graph_with(("a", "y", pc.Identity(3))), "y", regularizer=pc.L1(0.1)),
+     "data node 'y' carries both a loss and a regularizer"),
+    (lambda: _with_node_attrs(graph_with(("a", "y1", pc.Identity(3)), ("a", "y2", pc.Identity(3)), data=("y1", "y2"),
+                                         y=np.ones((3, 2))), "y2", loss=pc.LeastSquares(np.ones((3, 4)))),
+     r"the data of node 'y2' has batch shape \(4,\) but the data of node 'y1' has \(2,\)"),
 ])
 def test_validation_errors_name_the_culprit(build, match):
     with pytest.raises(pc.GraphError, match=match):

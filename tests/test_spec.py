@@ -104,7 +104,23 @@ def with_layer(**changes):
     (with_layer(regularizer__lam=-1.0), "lam"),
     (with_layer(regularizer__nonneg="yes"), "nonneg must be true or false"),
     (with_layer(dictionary__array=[[1.0, "2"]]), "array must be a number"),
-    (with_layer(dictionary__name="dct", dictionary__array=None), "Missing key|n"),
+    (with_layer(dictionary__name="dct", dictionary__array=None),
+     r"Missing key 'n' in spec\.layer\[0\]\.dictionary \(dct\)\."),
+    (with_layer(dictionary__path="D.npy"),
+     r"spec\.layer\[0\]\.dictionary \(matrix\) needs exactly one of 'path' \(a \.npy file\) or 'array'"),
+    (with_layer(dictionary__array=None), r"spec\.layer\[0\]\.dictionary \(matrix\) needs exactly one of 'path'"),
+    (with_layer(dictionary__array=[1.0, 2.0]),
+     r"spec\.layer\[0\]\.dictionary\.array must be a list of rows \(lists of numbers\); got \[1\.0, 2\.0\]"),
+    (with_layer(dictionary__array="D.npy"), r"spec\.layer\[0\]\.dictionary\.array must be a list of rows.*'D\.npy'"),
+    ({"layer": [LAYER], "graph": {"data": "y", "edge": [{"from": "g", "to": "y", "dictionary": LAYER["dictionary"]}],
+                                  "node": [{"name": "g"}]}},
+     r"spec has both 'layer' and 'graph'; give a chain \(\[\[layer\]\]\) or a \[graph\], not both"),
+    ({"graph": {"data": "y", "edge": [{"from": "g", "to": "y", "dictionary": LAYER["dictionary"]}],
+                "node": [{"name": "g"}, {"name": "g"}]}},
+     r"spec\.graph\.node\[1\]\.name: node 'g' is declared twice"),
+    ({"graph": {"data": "y", "edge": [{"from": "g", "to": "y", "dictionary": LAYER["dictionary"]}],
+                "node": [{"name": "y"}]}},
+     r"spec\.graph\.node\[0\]\.name: node 'y' is declared twice \(or is a data node\)"),
     ({"layer": [LAYER], "solver": {"method": "ml-fsta"}}, "spec.solver.method.*Did you mean 'ml-fista'"),
     ({"layer": [LAYER], "solver": {"max_iter": "100"}}, "max_iter must be an int"),
     ({"layer": [LAYER], "solver": {"maxiter": 100}}, "Unknown key 'maxiter'.*Did you mean 'max_iter'"),
@@ -310,3 +326,20 @@ def test_the_convolution_plugins_toml_example_runs():
     b = pc.solve(by_chain, method="fista", max_iter=30)
     np.testing.assert_allclose(a.x, b.x, atol=1e-12)
     assert a.history["objective"][-1] < a.history["objective"][0]
+
+
+TWO_DATA = {"graph": {"data": ["y1", "y2"], "node": [{"name": "g"}],
+                      "edge": [{"from": "g", "to": "y1", "dictionary": LAYER["dictionary"]},
+                               {"from": "g", "to": "y2", "dictionary": LAYER["dictionary"]}]}}
+
+
+@pytest.mark.parametrize("spec, y, match", [
+    (TWO_DATA, {"y1": np.ones(2), "y3": np.ones(2)},
+     r"The 'y' parameter has data for 'y3', which is not a data node\. Did you mean 'y2'"),
+    (TWO_DATA, {"y1": np.ones(2)}, r"The 'y' parameter has no data for node\(s\) \['y2'\]"),
+    (TWO_DATA, np.ones(2), r"The 'y' parameter must map each data node \['y1', 'y2'\] to its array"),
+    ({"layer": [LAYER]}, {"y": np.ones(2)}, r"The 'y' parameter must be an array for a chain spec; got a mapping"),
+])
+def test_y_mapping_errors_name_the_argument_and_node(spec, y, match):
+    with pytest.raises(pc.InvalidParameterError, match=match):
+        pc.Problem.from_spec(spec, y=y)
