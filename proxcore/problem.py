@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import networkx as nx
 import numpy as np
 
 from ._validation import InvalidParameterError
@@ -113,6 +112,8 @@ class Problem:
     """
 
     def __init__(self, graph):
+        import networkx as nx  # on first use: networkx is a fifth of proxcore's import time
+
         if not isinstance(graph, nx.DiGraph):
             raise InvalidParameterError(
                 f"The 'graph' parameter of Problem must be a networkx.DiGraph; got {type(graph).__name__}. "
@@ -259,6 +260,8 @@ class Problem:
 
 
 def _validate(graph):
+    import networkx as nx
+
     if graph.number_of_nodes() == 0:
         raise GraphError("the problem graph is empty.")
     try:
@@ -398,6 +401,8 @@ def chain(y, layers) -> Problem:
         ) from None
     if not layers:
         raise InvalidParameterError("The 'layers' parameter of chain needs at least one (operator, regularizer) pair.")
+    import networkx as nx
+
     graph = nx.DiGraph()
     graph.add_node(DATA, loss=LeastSquares(y))
     above = DATA

@@ -58,7 +58,6 @@ import difflib
 import numbers
 import os
 
-import networkx as nx
 import numpy as np
 
 from ._validation import InvalidParameterError, check_array
@@ -353,6 +352,8 @@ def _graph(value, y, base_dir):
         ys = {data[0]: y}
     else:
         raise InvalidParameterError(f"The 'y' parameter must map each data node {data} to its array.")
+    import networkx as nx  # on first use, as in proxcore.problem
+
     graph = nx.DiGraph()
     for d in data:
         graph.add_node(d, loss=LeastSquares(ys[d]))
