@@ -540,13 +540,20 @@ def test_every_hook_and_name_is_documented(clean_env):
         assert var in doc
 
 
-def test_the_plugin_tutorial_runs():
-    script = ROOT / "tutorials" / "write_your_own_plugin.py"
+def test_the_plugin_tutorial_runs(tmp_path):
+    script = ROOT / "tutorials" / "plot_write_your_own_plugin.py"
     env = {k: v for k, v in os.environ.items() if k != "PROXCORE_DISABLE_PLUGIN_AUTOLOAD"}
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    env.update(PROXCORE_TUTORIAL_OUT=str(tmp_path), MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "found through the entry points: dictionary 'haar' from plugin 'haar' (haar-plugin 1.0)" in out.stdout
     assert "haar-plugin 1.0" in out.stdout.split("5.")[1] and "6. model.toml" in out.stdout
+    # the figure: the plugin's atoms by name, and OMP with them denoises the signals
+    assert (tmp_path / "write_your_own_plugin.png").is_file()
+    line = next(line for line in out.stdout.splitlines() if line.startswith("7. relative error"))
+    noisy, omp = float(line.split("noisy ")[1].split(",")[0]), float(line.rsplit(" ", 1)[1])
+    assert omp < 0.5 * noisy
 
 
 def test_two_distributions_with_one_entry_point_name(clean_env, tmp_path):
