@@ -1,6 +1,6 @@
 """
 Declarative specs: a multi-layer problem in a TOML file, from Python and from the shell
-======================================================================================
+=======================================================================================
 
 A problem is plain data: which dictionary and which regularizer at each
 layer (or, for other shapes, which nodes and edges). Written as a TOML file,
