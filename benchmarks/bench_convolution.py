@@ -35,7 +35,8 @@ Run::
     /work/venv/bin/python benchmarks/bench_convolution.py            # 256×256, K=32, λ=0.05
     /work/venv/bin/python benchmarks/bench_convolution.py --fast     # a 64×64 smoke run
 
-Results go to ``benchmarks/results/convolution.md`` (a Markdown table).
+Results go to ``benchmarks/results/convolution.md`` (a Markdown table), ``.png`` (the gap against time)
+and ``.json`` (the targets).
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 import warnings
 
 import numpy as np
+
+import _harness as h
 
 
 def highpass_camera(size):
@@ -137,7 +139,7 @@ def main(argv=None):
     parser.add_argument("--fista-iters", type=int, default=400, help="FISTA iterations per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fast", action="store_true", help="64×64, 8 filters, one repeat")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "convolution.md"))
+    h.output_arguments(parser, "convolution")
     args = parser.parse_args(argv)
     if args.fast:
         args.size, args.filters, args.repeats = 64, 8, 1
@@ -225,14 +227,43 @@ def main(argv=None):
         "\nfloat32 objectives are computed in float32 by the engine (its time to SPORCO's level reads its own "
         "history); SPORCO runs in float64.\n"
     )
+    lines.append(f"Command: `python benchmarks/bench_convolution.py{' --fast' if args.fast else ''}`.\n")
     text = "\n".join(lines)
-    print(text)
-    if not args.fast:
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as fh:
-            fh.write(text)
-        print(f"written to {args.out}", file=sys.stderr)
+    _plot(h.out_path(args.out_dir, args.name + ".png"), runs, configs, F_star, t_sporco, target)
+    best = min((t for t in (median_or_none([first_time(r, target, o) for o, r in runs[label]])
+                            for label, *_ in configs) if t is not None), default=None)
+    f64 = median_or_none([first_time(r, target, o) for o, r in runs[configs[0][0]]])
+    targets = [h.target("convolutional BP: best proxcore time to SPORCO's 100-iteration objective / SPORCO's time",
+                        h.ratio(best, t_sporco), 0.5, "<="),
+               h.target("convolutional BP: proxcore float64 (one FFT thread) / SPORCO's time (issue 6: < 1)",
+                        h.ratio(f64, t_sporco), 1.0, "<")]
+    h.write(args.name, args.out_dir, text,
+            {"workload": "convolution", "targets": targets, "sporco_seconds": t_sporco})
     return text
+
+
+def _plot(path, runs, configs, F_star, t_sporco, target):
+    """Relative sub-optimality against time: each FISTA configuration's history, SPORCO's end point."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, *_ in configs:
+        overhead, res = runs[label][-1]
+        gap = np.maximum((np.asarray(res.history["objective"], dtype=np.float64) - F_star) / F_star, 1e-16)
+        ax.loglog(overhead + np.asarray(res.history["time"]), gap, label=f"proxcore FISTA, {label}")
+    ax.loglog([t_sporco], [max((target - F_star) / F_star, 1e-16)], "ko", label="SPORCO ConvBPDN, 100 iterations")
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel("(F − F*) / F*")
+    ax.set_title("Convolutional BP, 256×256, 32 filters 8×8", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

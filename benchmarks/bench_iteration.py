@@ -1,0 +1,109 @@
+"""Workload 6, the cost of an iteration against the machine's own matrix-product rate.
+
+The hot loop of a batched solver is matrix products. This measures the
+machine's rate on ``(256×256) @ (256×N)`` and, for every batched engine, the
+time of one iteration next to the time of the matrix products that
+iteration needs (measured here, in the same run, with NumPy on arrays of the
+same shapes and dtype). Their ratio, the *product share*, is 1.0 for an
+engine that costs nothing beyond BLAS. The iteration time is the difference
+between a run of ``2K`` and one of ``K`` iterations (``tol=0``), over ``K``,
+so set-up is not counted.
+
+- ``ista``, ``fista`` on ``½‖Y − DX‖² + λ‖X‖₁``, 64×256: products ``D X``, ``Dᵀ R``.
+- ``ml-ista``, ``ml-fista`` on two layers 64×128, 128×256: ``D₂ x``,
+  ``D₁ γ̂₁``, ``D₁ᵀ r₁``, ``D₂ᵀ r₂``.
+- ``primal-dual`` (ADMM) on the same two layers: ``M⁻¹ b`` (256×256),
+  ``D₂ x``, two ``D₂ᵀ`` products and the objective's ``D₁D₂ x``.
+
+    python benchmarks/bench_iteration.py --signals 2000 --repeats 5
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import _harness as h
+
+
+def _median_time(fn, repeats):
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--signals", type=int, default=2000)
+    parser.add_argument("--iterations", type=int, default=50, help="K: runs of K and 2K iterations")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    h.output_arguments(parser, "iteration")
+    args = parser.parse_args(argv)
+    h.pin_threads(args.threads)
+    import proxcore as pc
+
+    rng = np.random.default_rng(0)
+    N, K = args.signals, args.iterations
+    rows, shares = [], {}
+    for dtype in (np.float64, np.float32):
+        G = rng.standard_normal((256, 256)).astype(dtype)
+        B = rng.standard_normal((256, N)).astype(dtype)
+        t_mm = _median_time(lambda: G @ B, 3 * args.repeats)
+        rate = 2 * 256 * 256 * N / t_mm / 1e9
+
+        def unit(shape):
+            A = rng.standard_normal(shape)
+            return (A / np.linalg.norm(A, axis=0)).astype(dtype)
+
+        D, D1, D2 = unit((64, 256)), unit((64, 128)), unit((128, 256))
+        Y = rng.standard_normal((64, N)).astype(dtype)
+        X = rng.standard_normal((256, N)).astype(dtype)
+        X1 = rng.standard_normal((128, N)).astype(dtype)
+        Y1 = rng.standard_normal((64, N)).astype(dtype)
+        n = 256
+        Minv = rng.standard_normal((n, n)).astype(dtype)
+        one = pc.chain(Y, [(D, pc.L1(0.1))])
+        two = pc.chain(Y, [(D1, pc.L1(0.05)), (D2, pc.L1(0.1))])
+        engines = {
+            "ista": (one, lambda: (D @ X, D.T @ Y)),
+            "fista": (one, lambda: (D @ X, D.T @ Y)),
+            "ml-ista": (two, lambda: (D2 @ X, D1 @ X1, D1.T @ Y1, D2.T @ X1)),
+            "ml-fista": (two, lambda: (D2 @ X, D1 @ X1, D1.T @ Y1, D2.T @ X1)),
+            "primal-dual": (two, lambda: (Minv @ X, D2 @ X, D2.T @ X1, D2.T @ X1, D1 @ (D2 @ X))),
+        }
+        for method, (problem, products) in engines.items():
+            h.silent(lambda: pc.solve(problem, method=method, max_iter=2, tol=0))  # compile, untimed
+            short = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=K, tol=0)),
+                                 args.repeats)
+            long = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=2 * K, tol=0)),
+                                args.repeats)
+            t_it = max(long - short, 1e-12) / K
+            t_pr = _median_time(products, 3 * args.repeats)
+            shares[(method, np.dtype(dtype).name)] = t_pr / t_it
+            rows.append((method, np.dtype(dtype).name, 1e3 * t_it, 1e3 * t_pr, t_pr / t_it, rate))
+    blas = h.pin_threads(args.threads)
+    f32_speedup = (rows[1][2] / next(r[2] for r in rows if r[0] == "fista" and r[1] == "float32"))
+    lines = [f"# One iteration against the matrix-product rate, N = {N} "
+             f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             f"{args.threads} thread(s) (BLAS: {', '.join(blas)}); iteration time from runs of {K} and {2 * K} "
+             f"iterations, medians of {args.repeats}.", "", h.environment(), "",
+             "| engine | dtype | ms / iteration | its products [ms] | product share | machine rate, (256×256)@(256×N) [GFlop/s] |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {m} | {d} | {t:.3f} | {p:.3f} | {s:.2f} | {r:.1f} |" for m, d, t, p, s, r in rows]
+    lines += ["", f"fista float32 is {f32_speedup:.2f}× as fast as float64 per iteration.", "",
+              f"Command: `python benchmarks/bench_iteration.py --signals {N} --repeats {args.repeats}`.", ""]
+    targets = [h.target("fista float64: product share of an iteration", shares[("fista", "float64")], 0.70, ">="),
+               h.target("fista float32: product share of an iteration", shares[("fista", "float32")], 0.70, ">="),
+               h.target("fista: float32 speed-up per iteration over float64 (about 2)", f32_speedup, 1.7, ">=")]
+    h.write(args.name, args.out_dir, "\n".join(lines),
+            {"workload": args.name, "targets": targets,
+             "shares": {f"{m} {d}": s for (m, d), s in shares.items()}})
+
+
+if __name__ == "__main__":
+    main()
