@@ -89,23 +89,6 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
 }
 
-# Tutorials renamed to sphinx-gallery's plot_*.py: pages that still name the old scripts are read with
-# the new names, so their links resolve (the sources themselves should be updated; then this can go).
-RENAMED_TUTORIALS = {
-    "tutorials/testing_your_own_code.py": "tutorials/plot_testing_your_own_code.py",
-    "tutorials/write_your_own_plugin.py": "tutorials/plot_write_your_own_plugin.py",
-}
-
-
-def _renamed_tutorials(app, docname, source):
-    for old, new in RENAMED_TUTORIALS.items():
-        source[0] = source[0].replace(old, new)
-
-
-def setup(app):
-    app.connect("source-read", _renamed_tutorials)
-
-
 warnings.filterwarnings("ignore", category=UserWarning,
                         message="Matplotlib is currently using agg")
 

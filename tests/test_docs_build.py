@@ -22,8 +22,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 # the built-in plugin packages (plugins/*), loaded through the entry points like a third party's
 PLUGIN_PACKAGES = sorted(p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py"))
-# modules that are scripts, not API: run with ``python -m``, nothing to import from them
-SCRIPTS = {"proxcore_pursuits.bench_omp"}
 
 
 def _public_modules():
@@ -33,7 +31,7 @@ def _public_modules():
     for package in PLUGIN_PACKAGES:
         module = importlib.import_module(package)
         names += [package] + [m.name for m in pkgutil.walk_packages(module.__path__, f"{package}.")]
-    return sorted(n for n in names if n not in SCRIPTS and not any(part.startswith("_") for part in n.split(".")))
+    return sorted(n for n in names if not any(part.startswith("_") for part in n.split(".")))
 
 
 MODULES = _public_modules()
