@@ -211,6 +211,95 @@ def test_omp_bad_input():
         pc.pursuit("omp")("not a problem")
 
 
+# ------------------------------------------------------------------ ORMP (forward selection)
+def forward_selection(D, y, s):
+    """ORMP written out: at every step, the atom whose least-squares fit with the chosen ones is best."""
+    chosen = []
+    for _ in range(s):
+        best, best_r = None, np.inf
+        for j in range(D.shape[1]):
+            if j in chosen:
+                continue
+            B = D[:, chosen + [j]]
+            r = np.linalg.norm(y - B @ np.linalg.lstsq(B, y, rcond=None)[0])
+            if r < best_r - 1e-12:
+                best, best_r = j, r
+        chosen.append(best)
+    x = np.zeros(D.shape[1])
+    x[chosen] = np.linalg.lstsq(D[:, chosen], y, rcond=None)[0]
+    return x
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ormp_is_forward_selection(seed):
+    rng = np.random.default_rng(seed)
+    D = unit_norm_dictionary(rng, 12, 30)
+    Y = D[:, :5] @ rng.standard_normal((5, 6)) + 0.3 * rng.standard_normal((12, 6))
+    res = pc.solve(pc.chain(Y, [(D, pc.L0Ball(4))]), method="ormp")
+    for j in range(Y.shape[1]):
+        ref = forward_selection(D, Y[:, j], 4)
+        np.testing.assert_array_equal(np.flatnonzero(res.x[:, j]), np.flatnonzero(ref))
+        np.testing.assert_allclose(res.x[:, j], ref, atol=1e-10)
+    history = res.history["objective"]
+    assert np.all(np.diff(history) <= 1e-12 * history[0]) and np.isclose(history[-1], res.objective, rtol=1e-10)
+
+
+def test_ormp_residual_never_above_omp_after_the_same_first_step(rng):
+    # the first atom is the same (q = 1 for every atom); from then on ORMP's step is the best one
+    D = unit_norm_dictionary(rng, 10, 40)
+    Y = rng.standard_normal((10, 200))
+    one = [pc.solve(pc.chain(Y, [(D, pc.L0Ball(1))]), method=m).x for m in ("omp", "ormp")]
+    np.testing.assert_array_equal(one[0], one[1])
+    two = {m: pc.solve(pc.chain(Y, [(D, pc.L0Ball(2))]), method=m).x for m in ("omp", "ormp")}
+    r = {m: np.linalg.norm(Y - D @ x, axis=0) for m, x in two.items()}
+    assert np.all(r["ormp"] <= r["omp"] + 1e-12) and np.any(r["ormp"] < r["omp"] - 1e-6)
+
+
+def test_ormp_twin_dtypes_tolerance_and_bad_input(rng):
+    D = unit_norm_dictionary(rng, 16, 40) * rng.uniform(0.5, 2.0, 40)  # unnormalised atoms are rescaled
+    Y = frozen(rng.standard_normal((16, 8)))
+    for dt in (np.float64, np.float32):
+        problem = pc.chain(Y.astype(dt), [(D.astype(dt), pc.L0Ball(5))])
+        a, b = pc.solve(problem, method="ormp"), pc.solve(problem, method="ormp", jit=False)
+        assert a.x.dtype == b.x.dtype == dt
+        np.testing.assert_array_equal(a.x, b.x)  # the twin is the same source
+    ref = np.stack([forward_selection(D / np.linalg.norm(D, axis=0), y, 5) for y in Y.T], axis=1)
+    x64 = pc.solve(pc.chain(Y, [(D, pc.L0Ball(5))]), method="ormp").x
+    np.testing.assert_allclose(x64 * np.linalg.norm(D, axis=0)[:, None], ref, atol=1e-10)
+    tol = 0.5 * float(np.linalg.norm(Y, axis=0).min())
+    res = pc.solve(pc.chain(Y, [(D, pc.Zero())]), method="ormp", tol=tol)
+    assert np.all(np.linalg.norm(Y - D @ res.x, axis=0) <= tol + 1e-12) and res.converged
+    with pytest.raises(pc.InvalidParameterError, match="ormp"):
+        pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method="ormp")
+    with pytest.raises(pc.InvalidParameterError, match="'tol'.*ormp"):
+        pc.solve(pc.chain(Y, [(D, pc.L0Ball(2))]), method="ormp", tol=-1.0)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_ormp_linear_dependence_and_exact_fit(jit, rng):
+    delta = 1e-12
+    D = np.array([[1.0, 1.0], [0.0, delta]]) / np.array([1.0, np.hypot(1.0, delta)])
+    with pytest.warns(RuntimeWarning, match="linear dependence"):
+        res = pc.solve(pc.chain(np.array([3.0, 2.0]), [(D, pc.L0Ball(2))]), method="ormp", jit=jit)
+    assert np.all(np.isfinite(res.x)) and np.count_nonzero(res.x) == 1 and not res.converged
+    D = unit_norm_dictionary(rng, 16, 32)
+    x = np.zeros(32)
+    x[[2, 9]] = [1.0, -1.5]
+    exact = pc.solve(pc.chain(D @ x, [(D, pc.L0Ball(6))]), method="ormp", jit=jit)
+    assert exact.n_iter == 2 and exact.converged
+    np.testing.assert_allclose(exact.x, x, atol=1e-12)
+
+
+def test_ormp_is_what_spams_calls_omp(rng):
+    spams = pytest.importorskip("spams")
+    D = unit_norm_dictionary(rng, 20, 60)
+    Y = D[:, :6] @ rng.standard_normal((6, 300))
+    ours = pc.solve(pc.chain(Y, [(D, pc.L0Ball(5))]), method="ormp").x
+    theirs = spams.omp(np.asfortranarray(Y), np.asfortranarray(D), L=5, numThreads=1).toarray()
+    np.testing.assert_array_equal(ours != 0, theirs != 0)
+    np.testing.assert_allclose(ours, theirs, atol=1e-8)
+
+
 # ------------------------------------------------------------------ IHT
 def iht_instance(seed, n=48, m=96, N=12, s=3, noise=0.0):
     rng = np.random.default_rng(seed)

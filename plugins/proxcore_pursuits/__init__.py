@@ -1,7 +1,7 @@
 """proxcore's built-in pursuits, as a plugin.
 
 ``thresholding``, ``layered-thresholding``, ``layered-bp``, ``omp``,
-``iht``, ``cd`` and ``lars``; declared in proxcore's ``pyproject.toml`` under
+``ormp``, ``iht``, ``cd`` and ``lars``; declared in proxcore's ``pyproject.toml`` under
 ``[project.entry-points.proxcore]`` and loaded through the entry points
 exactly as a third-party plugin is. Importing this package compiles
 nothing: the numba kernels compile on first use.
@@ -16,11 +16,11 @@ from proxcore.plugins import hookimpl
 from .iht import iht
 from .lasso import cd, lars
 from .layered import layered_bp, layered_thresholding, thresholding
-from .omp import omp
+from .omp import omp, ormp
 
 PROXCORE_PLUGIN_API = (1, 0)
 
-__all__ = ["thresholding", "layered_thresholding", "layered_bp", "omp", "iht", "cd", "lars"]
+__all__ = ["thresholding", "layered_thresholding", "layered_bp", "omp", "ormp", "iht", "cd", "lars"]
 
 
 @hookimpl
@@ -30,6 +30,7 @@ def proxcore_pursuits():
         "layered-thresholding": layered_thresholding,
         "layered-bp": layered_bp,
         "omp": omp,
+        "ormp": ormp,
         "iht": iht,
         "cd": cd,
         "lars": lars,

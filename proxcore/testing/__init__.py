@@ -71,6 +71,7 @@ RATES = {
     "primal-dual": "near-optimum",
     "iht": "monotone",
     "omp": "monotone",
+    "ormp": "monotone",
     # each coordinate step minimizes F exactly along its coordinate, so no sweep can raise F
     "cd": "monotone",
     # the homotopy ends at the exact Lasso solution (up to rounding), not merely near it
