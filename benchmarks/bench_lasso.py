@@ -56,7 +56,7 @@ def cvxpy_solution(D, Y, lam):
     return X
 
 
-def solvers(D, Y, lam):
+def solvers(D, Y, lam, threads=1):
     import proxcore as pc
 
     def proxcore_run(method, option):
@@ -75,7 +75,7 @@ def solvers(D, Y, lam):
     if spams is not None:
         def spams_lasso(_):
             return spams.lasso(np.asfortranarray(Y), D=np.asfortranarray(D), lambda1=lam, mode=2,
-                               numThreads=1).toarray()
+                               numThreads=threads).toarray()
 
         out["SPAMS lasso (LARS)"] = (spams_lasso, [None])
     else:
@@ -137,7 +137,7 @@ def main(argv=None):
         confirm = {"objective": (sub.objective(x_cvx) - sub.objective(x_star[:, :k])) / sub.objective(x_star[:, :k]),
                    "codes": float(np.abs(x_cvx - x_star[:, :k]).max())}
 
-    table = solvers(D, Y, lam)
+    table = solvers(D, Y, lam, args.threads)
     present = {name: entry for name, entry in table.items() if entry is not None}
     h.silent(lambda: [pc.solve(pc.chain(Y[:, :10], [(D, pc.L1(lam))]), method=method, max_iter=5)
                        for method in ("lars", "cd", "fista")])

@@ -37,7 +37,7 @@ def workload(n_signals, noise, seed=0, n=64, m=256, s=8):
     return D, D @ X + noise * rng.standard_normal((n, n_signals))
 
 
-def candidates(D, Y, s):
+def candidates(D, Y, s, threads=1):
     import proxcore as pc
 
     out = {
@@ -48,7 +48,7 @@ def candidates(D, Y, s):
     }
     spams = h.peer("spams")
     out["SPAMS omp"] = None if spams is None else (
-        lambda: spams.omp(np.asfortranarray(Y), np.asfortranarray(D), L=s, numThreads=1).toarray())
+        lambda: spams.omp(np.asfortranarray(Y), np.asfortranarray(D), L=s, numThreads=threads).toarray())
     if h.peer("sklearn") is not None:
         from sklearn.linear_model import orthogonal_mp_gram
 
@@ -74,7 +74,7 @@ def main(argv=None):
     targets, figures = [], {}
     for noise in (0.0, 0.05):
         D, Y = workload(args.signals, noise)
-        runs = candidates(D, Y, args.s)
+        runs = candidates(D, Y, args.s, args.threads)
         h.silent(lambda: [pc.solve(pc.chain(Y[:, :4], [(D, pc.L0Ball(args.s))]), method=m) for m in ("omp", "ormp")])
         blas = h.pin_threads(args.threads)
         times = {name: [] for name, run in runs.items() if run is not None}
