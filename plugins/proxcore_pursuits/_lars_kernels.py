@@ -103,20 +103,23 @@ def _lars_batch(G, B, yy, nonneg, max_steps, n_chunks, X, steps, status, objecti
                     dp = d[p]
                     for i in range(m):
                         a[i] += G[row, i] * dp
+                # the first event: g = num/den in (0, gamma), tested as 0 < num < gamma·den (den > 0), so that
+                # only a new minimum costs a division
                 gamma = lam - 1.0
                 event = 0
                 who = -1
                 for i in range(m):
                     if active[i] or i == dropped:
                         continue
-                    if 1.0 - a[i] > 1e-12:
-                        g = (lam - c[i]) / (1.0 - a[i])
-                        if 0.0 < g < gamma:
-                            gamma, event, who = g, 1, i
-                    if not nonneg and 1.0 + a[i] > 1e-12:
-                        g = (lam + c[i]) / (1.0 + a[i])
-                        if 0.0 < g < gamma:
-                            gamma, event, who = g, 1, i
+                    den = 1.0 - a[i]
+                    num = lam - c[i]
+                    if den > 1e-12 and 0.0 < num < gamma * den:
+                        gamma, event, who = num / den, 1, i
+                    if not nonneg:
+                        den = 1.0 + a[i]
+                        num = lam + c[i]
+                        if den > 1e-12 and 0.0 < num < gamma * den:
+                            gamma, event, who = num / den, 1, i
                 for p in range(k):
                     if d[p] != 0.0:
                         g = -x[order[p]] / d[p]

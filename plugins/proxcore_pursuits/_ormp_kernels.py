@@ -44,6 +44,7 @@ def _ormp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy,
     z = np.empty(s, dtype=A0.dtype)
     gamma = np.empty(s, dtype=A0.dtype)
     chosen = np.zeros(m, dtype=np.bool_)
+    pair = np.zeros(2, dtype=A0.dtype)  # c_best², q_best
     for j in range(N):
         amax0 = 0.0
         for i in range(m):
@@ -58,19 +59,20 @@ def _ormp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy,
         if eps <= tol2:
             state = TOLERANCE
         while state == SELECTED and k < s:
+            # argmax c_i²/q_i, compared as c_i²·q_best > c_best²·q_i: no division per atom. The best pair is
+            # kept in an array of the input dtype, so that compiled and interpreted code round alike.
             best = -1
-            gain = -1.0
             cmax = 0.0
             for i in range(m):
                 if chosen[i]:
                     continue
+                ci2 = c[i] * c[i]
                 if abs(c[i]) > cmax:
                     cmax = abs(c[i])
-                if q[i] > dep_tol:
-                    v = c[i] * c[i] / q[i]
-                    if v > gain:
-                        gain = v
-                        best = i
+                if q[i] > dep_tol and (best < 0 or ci2 * pair[1] > pair[0] * q[i]):
+                    pair[0] = ci2
+                    pair[1] = q[i]
+                    best = i
             if amax0 == 0.0 or cmax <= zero_tol * amax0:
                 state = ZERO_RESIDUAL
                 break
@@ -78,16 +80,17 @@ def _ormp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy,
                 state = DEPENDENT
                 break
             root = np.sqrt(q[best])
-            for i in range(m):
-                acc = G[best, i]
-                for p in range(k):
-                    acc -= E[p, best] * E[p, i]
-                E[k, i] = acc / root
+            for i in range(m):  # row by row: contiguous passes over the atoms
+                E[k, i] = G[best, i]
             for p in range(k):
-                R[p, k] = E[p, best]
+                coeff = E[p, best]
+                R[p, k] = coeff
+                for i in range(m):
+                    E[k, i] -= coeff * E[p, i]
             R[k, k] = root
             z[k] = c[best] / root
             for i in range(m):
+                E[k, i] = E[k, i] / root
                 c[i] -= z[k] * E[k, i]
                 q[i] -= E[k, i] * E[k, i]
             chosen[best] = True
