@@ -165,6 +165,8 @@ def ratio(a, b):
 
 def target(name, value, bound, sense, note=""):
     """A target of the issue: ``value`` must be ``<=`` or ``>=`` ``bound``; None (missing peer, not reached) misses."""
+    if sense not in ("<=", ">="):
+        raise ValueError(f"target {name!r}: sense must be '<=' or '>='; got {sense!r}.")
     met = value is not None and (value <= bound if sense == "<=" else value >= bound)
     return {"target": name, "value": value, "bound": bound, "sense": sense, "met": bool(met), "note": note}
 
@@ -176,6 +178,7 @@ def plot_gap_vs_time(path, curves, title):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -186,6 +189,7 @@ def plot_gap_vs_time(path, curves, title):
             ax.loglog(*zip(*pts), "o-" if len(pts) > 1 else "o", label=name, ms=4)
     for level in LEVELS:
         ax.axhline(level, color="grey", lw=0.6, ls=":")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decade labels only: no overlaps
     ax.set_xlabel("time [s] (median)")
     ax.set_ylabel("(F − F*) / F*  (floored at 1e-16)")
     ax.set_title(title, fontsize=10)

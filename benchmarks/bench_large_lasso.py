@@ -43,8 +43,8 @@ def solvers(A, y, lam):
         return run
 
     out = {
-        "proxcore fista": (proxcore_run("fista", "gap_tol"), [1e-4, 1e-6, 1e-8, 1e-10]),
-        "proxcore cd": (proxcore_run("cd", "tol"), [1e-4, 1e-6, 1e-8, 1e-10]),
+        "proxcore fista": (proxcore_run("fista", "gap_tol"), [1e-2, 1e-3, 1e-4, 1e-6, 1e-8, 1e-10]),
+        "proxcore cd": (proxcore_run("cd", "tol"), [1e-2, 1e-3, 1e-4, 1e-6, 1e-8, 1e-10]),
         "proxcore lars": (proxcore_run("lars", None), [None]),
     }
     if h.peer("sklearn") is not None:
