@@ -34,7 +34,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 LEVELS = (1e-3, 1e-6)

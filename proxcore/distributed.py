@@ -272,7 +272,6 @@ def solve(problem, method="fista", *, client=None, **options) -> DaskResult:
     batch_chunks = first.chunks[len(shapes[ys.index(first)]):]
     blocks = []
     for y, shape in zip(ys, shapes):
-        k = len(shape)
         chunks = tuple((s,) for s in shape) + batch_chunks
         y = y.rechunk(chunks) if is_dask_array(y) else da.from_array(np.asarray(y), chunks=chunks)
         blocks.append(y)
@@ -423,7 +422,6 @@ def cli_solve(args, spec, options, base_dir) -> int:
     import contextlib
     import time
 
-    import dask
     from distributed import Client, progress
 
     from .problem import Problem

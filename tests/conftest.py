@@ -1,6 +1,9 @@
 """Shared test configuration: hypothesis profiles and small fixtures."""
 
 import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -49,3 +52,20 @@ def sparse_signals(rng, D, n_signals, s, noise=0.0):
     for j in range(n_signals):
         X[rng.choice(m, s, replace=False), j] = rng.standard_normal(s)
     return X, D @ X + noise * rng.standard_normal((D.shape[0], n_signals))
+
+
+TUTORIALS = pathlib.Path(__file__).resolve().parents[1] / "tutorials"
+
+
+def run_tutorial(name, out_dir, timeout=300):
+    """Run ``tutorials/<name>`` in its fast mode in a subprocess; its stdout (a failure fails the test).
+
+    Figures go to ``out_dir`` (``PROXCORE_TUTORIAL_OUT``), BLAS runs on one thread, matplotlib off screen.
+    """
+    pytest.importorskip("matplotlib")
+    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(out_dir), "MPLBACKEND": "Agg",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(TUTORIALS / name)], cwd=out_dir, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout

@@ -14,7 +14,7 @@ import proxcore as pc
 from proxcore.convolution import ConvolutionGram
 from proxcore.linalg import gram, spectral_norm
 from proxcore.testing import check_adjoint, check_operator
-from tests.conftest import frozen
+from tests.conftest import frozen, run_tutorial
 
 
 # ----------------------------------------------------------------------------- references
@@ -415,20 +415,9 @@ def test_plugin_is_an_entry_point_and_builds_dictionaries(rng):
 # ----------------------------------------------------------------------------- tutorial
 def test_tutorial_runs_in_fast_mode(tmp_path):
     pytest.importorskip("skimage")
-    pytest.importorskip("matplotlib")
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
-    script = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "plot_convolutional_image.py"
-    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path), "MPLBACKEND": "Agg",
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "PSNR of the reconstructed image" in proc.stdout and "stripe norm 1," in proc.stdout
-    assert "ml-fista: objective" in proc.stdout
+    stdout = run_tutorial("plot_convolutional_image.py", tmp_path)
+    assert "PSNR of the reconstructed image" in stdout and "stripe norm 1," in stdout
+    assert "ml-fista: objective" in stdout
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ["convolutional_1d.png", "convolutional_convergence.png", "convolutional_filters.png",
                     "convolutional_image.png"], pngs

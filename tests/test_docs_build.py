@@ -7,7 +7,6 @@ installed.
 
 import functools
 import importlib
-import inspect
 import pathlib
 import pkgutil
 import re

@@ -1,9 +1,6 @@
 """proxcore.learn: exact gradients (finite differences), agreement with the engines, LISTA vs Lasso, estimators."""
 
-import os
 import re
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from proxcore import InvalidParameterError
 from proxcore.learn import LISTA, NotFittedError, UnrolledClassifier
 from proxcore.learn import _networks as nets
 from proxcore.learn._autodiff import Tape
-from tests.conftest import frozen, sparse_signals, unit_norm_dictionary
+from tests.conftest import frozen, run_tutorial, sparse_signals, unit_norm_dictionary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -529,17 +526,12 @@ def test_progress_bar_on_stderr(toy, capsys):
 
 # --- the tutorial, in its fast mode ---------------------------------------------------------------------------
 def test_tutorial_runs_in_fast_mode(tmp_path):
-    script = ROOT / "tutorials" / "plot_unrolled_digits.py"
-    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path), "MPLBACKEND": "Agg",
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "feed-forward" in proc.stdout
+    stdout = run_tutorial("plot_unrolled_digits.py", tmp_path, timeout=120)
+    assert "feed-forward" in stdout
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert len(pngs) >= 2, pngs
     # the conclusions are printed from what the run computed: they agree with its own LISTA table
-    out = proc.stdout
+    out = stdout
     assert "recurrent networks with the same parameters beat the feed-forward one on this split" in out
     last_row = [line.split() for line in out.splitlines() if re.fullmatch(r"\s*\d+( +\d\.\d{4}){4}", line)][-1]
     ista, fista, lista = last_row[1:4]
@@ -547,5 +539,6 @@ def test_tutorial_runs_in_fast_mode(tmp_path):
     assert re.search(r"ISTA needs (\d+ iterations \(|more than \d+ iterations).* to reach it", out)
     # and the tutorial's comments state no result of their own (numbers come from the code; the talk's are quoted
     # in the module docstring)
+    script = ROOT / "tutorials" / "plot_unrolled_digits.py"
     comments = [line for line in script.read_text().splitlines() if line.lstrip().startswith("#")]
     assert not [line for line in comments if re.search(r"\d\.\d{2,}|\d%", line)], "hard-coded results in comments"

@@ -10,11 +10,7 @@ talk's bounds ``σ²s₂/(1 − δ)`` and ``σ²(s₂ − rank Φ^Λ)/(1 − δ)
 """
 
 import doctest
-import os
-import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,9 +20,7 @@ from proxcore import oracle
 from proxcore.oracle import (analysis_oracle, null_basis, oracle_risks, synthesis_analysis_oracle,
                              synthesis_oracle)
 
-from .conftest import frozen
-
-TUTORIAL = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "plot_oracle_denoising.py"
+from .conftest import frozen, run_tutorial
 
 
 def two_layer(rng, n=80, m1=100, m2=120):
@@ -153,14 +147,9 @@ def test_docstring_examples():
 
 
 def test_tutorial_reproduces_the_gap(tmp_path):
-    pytest.importorskip("matplotlib")
-    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path), "MPLBACKEND": "Agg",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(TUTORIAL)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = run_tutorial("plot_oracle_denoising.py", tmp_path)
     assert (tmp_path / "oracle_denoising.png").exists()
-    rows = re.findall(r"^sigma=(\S+)\s+synthesis=(\S+)\s+synthesis-analysis=(\S+)\s+ratio=(\S+)", proc.stdout, re.M)
+    rows = re.findall(r"^sigma=(\S+)\s+synthesis=(\S+)\s+synthesis-analysis=(\S+)\s+ratio=(\S+)", stdout, re.M)
     assert len(rows) >= 3
     for _, syn, sa, ratio in rows:
         assert float(sa) < float(syn) and float(ratio) < 0.7

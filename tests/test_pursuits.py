@@ -19,8 +19,6 @@ from hypothesis import strategies as st
 from sklearn.linear_model import orthogonal_mp_gram
 
 import proxcore as pc
-import proxcore_pursuits
-
 
 from .conftest import frozen, unit_norm_dictionary
 

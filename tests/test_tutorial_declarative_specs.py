@@ -1,25 +1,14 @@
 """The declarative-spec tutorial runs in its fast mode: the TOML file, the mapping, pc.chain and `proxcore solve` give one answer."""
 
-import os
-import pathlib
 import re
-import subprocess
-import sys
 
-import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "plot_declarative_specs.py"
+from .conftest import run_tutorial
 
 
 def test_tutorial_runs_in_fast_mode(tmp_path):
-    pytest.importorskip("matplotlib")
-    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path),
-           "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = run_tutorial("plot_declarative_specs.py", tmp_path)
     assert [p.name for p in tmp_path.glob("*.png")] == ["declarative_specs.png"]
-    out = proc.stdout
+    out = stdout
     # the three routes: the same objective and iterations, the same codes
     routes = dict(re.findall(r"^(pc\.chain \+ pc\.solve|pc\.load_problem|proxcore solve)\s*: objective (\S+ after \d+)",
                              out, flags=re.M))

@@ -1,26 +1,15 @@
 """The testing tutorial runs, checks the correct objects silently, shows the kit's message for each broken one, and draws what each check measures."""
 
-import os
-import pathlib
 import re
-import subprocess
-import sys
 
-import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "plot_testing_your_own_code.py"
+from .conftest import run_tutorial
 
 
 def test_testing_tutorial_prints_a_message_for_each_broken_object(tmp_path):
-    pytest.importorskip("matplotlib")
-    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path),
-           "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = run_tutorial("plot_testing_your_own_code.py", tmp_path)
     sections = dict(
         (block.split("\n", 1)[0].strip(), block.split("\n", 1)[1].strip())
-        for block in proc.stdout.split("--- ")[1:]
+        for block in stdout.split("--- ")[1:]
     )
     for good in ("check_adjoint(Diff(8))", "check_prox(MyL0(0.5))", "check_convergence(problem, my_ista, '1/k')"):
         assert sections[good] == "passed (silently)"
@@ -31,7 +20,7 @@ def test_testing_tutorial_prints_a_message_for_each_broken_object(tmp_path):
 
     # the figure, and the quantities it draws
     assert (tmp_path / "testing_your_own_code.png").is_file()
-    out = proc.stdout
+    out = stdout
     good, broken = (float(v) for v in re.search(r"largest relative error: Diff (\S+), BrokenDiff (\S+)", out).groups())
     assert good < 1e-14 < 1e-3 < broken  # rounding against a real bug, around the kit's tolerance
     wrong = re.search(r"MyL0 wrong on (\d+)% of the grid, BrokenL0 on (\d+)%", out).groups()

@@ -1,37 +1,26 @@
 """The two-layer tutorial runs in its fast mode and shows what the theory predicts: ML-FISTA ends near, not at, the optimum, and the neighbourhood shrinks with μ."""
 
-import os
-import pathlib
 import re
-import subprocess
-import sys
 
-import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "tutorials" / "plot_two_layer_ml_fista.py"
+from .conftest import run_tutorial
 
 
 def test_tutorial_runs_in_fast_mode(tmp_path):
-    pytest.importorskip("matplotlib")
-    env = {**os.environ, "PROXCORE_TUTORIAL_FAST": "1", "PROXCORE_TUTORIAL_OUT": str(tmp_path),
-           "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = run_tutorial("plot_two_layer_ml_fista.py", tmp_path)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["two_layer_convergence.png",
                                                              "two_layer_neighbourhood.png"]
     gaps = {name.strip(): float(value) for name, value in
-            re.findall(r"^\s*(.+?): relative gap after \d+ iterations (\S+)", proc.stdout, flags=re.M)}
+            re.findall(r"^\s*(.+?): relative gap after \d+ iterations (\S+)", stdout, flags=re.M)}
     assert set(gaps) == {"ML-ISTA", "ML-FISTA", "primal-dual (ADMM)", "primal-dual (Condat–Vũ)"}
     assert all(g >= -1e-9 for g in gaps.values())  # F* from the exact engine is the optimum
     assert gaps["ML-FISTA"] < gaps["ML-ISTA"]  # acceleration
     assert gaps["ML-FISTA"] > 1e-4  # a neighbourhood, not the optimum
     assert gaps["primal-dual (ADMM)"] < 1e-4  # the exact engine goes all the way down
     neighbourhood = [(float(f), float(g)) for f, g in
-                     re.findall(r"^mu = (\S+)/\|D1\|\^2: converged=True .* relative gap (\S+)", proc.stdout, re.M)]
+                     re.findall(r"^mu = (\S+)/\|D1\|\^2: converged=True .* relative gap (\S+)", stdout, re.M)]
     assert len(neighbourhood) >= 3  # every run converged
     fractions, sizes = zip(*neighbourhood)
     assert list(fractions) == sorted(fractions, reverse=True)
     assert all(b < a for a, b in zip(sizes, sizes[1:]))  # smaller μ, smaller neighbourhood
-    slope = float(re.search(r"slope of the gap against mu: (\S+)", proc.stdout).group(1))
+    slope = float(re.search(r"slope of the gap against mu: (\S+)", stdout).group(1))
     assert 0.5 < slope < 1.5  # about linear in μ, as the theorem's bound

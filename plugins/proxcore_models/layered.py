@@ -260,7 +260,6 @@ def layered_bp_eps(problem, *, tolerances=None, inner="cd", rtol=1e-6, tol=1e-10
 def _eps_lasso(D, G, eps, weights, nonneg, solve_layer, warm, rtol, options, dtype):
     """Per column ``g`` of ``G``: ``argmin ‖γ‖_w,1 s.t. ‖g − Dγ‖² ≤ ε`` by bisection on the Lasso's ``λ``."""
     in_shape = tuple(D.in_shape)
-    k_out = len(D.out_shape)
     N = G.shape[-1]
     reg = L1(weights, nonneg=nonneg)
     w = np.broadcast_to(np.asarray(weights, dtype=float), in_shape).reshape(-1, 1)
