@@ -117,6 +117,12 @@ def _compile():
     return kernel
 
 
+def outputs(N, s, dtype):
+    """The kernels' output arrays, zeroed: ``idx``, ``coef``, ``energy`` (``N×s``), ``count``, ``flag`` (``N``)."""
+    return (np.zeros((N, s), dtype=np.int64), np.zeros((N, s), dtype=dtype), np.zeros(N, dtype=np.int64),
+            np.zeros((N, s), dtype=dtype), np.zeros(N, dtype=np.int64))
+
+
 def batch_omp(G, A0, yy, s, tol2, dep_tol, zero_tol):
     """Run the numba kernel; returns ``(idx, coef, count, energy, flag)``."""
     global _compiled
@@ -124,11 +130,7 @@ def batch_omp(G, A0, yy, s, tol2, dep_tol, zero_tol):
         _compiled = _compile()
     N = A0.shape[0]
     dt = A0.dtype
-    idx = np.zeros((N, s), dtype=np.int64)
-    coef = np.zeros((N, s), dtype=dt)
-    count = np.zeros(N, dtype=np.int64)
-    energy = np.zeros((N, s), dtype=dt)
-    flag = np.zeros(N, dtype=np.int64)
+    idx, coef, count, energy, flag = outputs(N, s, dt)
     _compiled(G, A0, yy, s, dt.type(tol2), dt.type(dep_tol), dt.type(zero_tol), idx, coef, count, energy, flag)
     return idx, coef, count, energy, flag
 
@@ -137,11 +139,7 @@ def batch_omp_numpy(G, A0, yy, s, tol2, dep_tol, zero_tol):
     """The NumPy twin of :func:`batch_omp`: the same steps, vectorised over the running signals."""
     N, m = A0.shape
     dt = A0.dtype
-    idx = np.zeros((N, s), dtype=np.int64)
-    coef = np.zeros((N, s), dtype=dt)
-    count = np.zeros(N, dtype=np.int64)
-    energy = np.zeros((N, s), dtype=dt)
-    flag = np.zeros(N, dtype=np.int64)
+    idx, coef, count, energy, flag = outputs(N, s, dt)
 
     rows = np.flatnonzero(~(yy <= tol2))  # signals still running (original indices)
     flag[yy <= tol2] = TOLERANCE

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._omp_kernels import DEPENDENT, SELECTED, TOLERANCE, ZERO_RESIDUAL
+from ._omp_kernels import DEPENDENT, SELECTED, TOLERANCE, ZERO_RESIDUAL, outputs
 
 __all__ = ["batch_ormp", "batch_ormp_numpy"]
 
@@ -114,11 +114,7 @@ def _ormp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy,
 def _run(kernel, G, A0, yy, s, tol2, dep_tol, zero_tol):
     N = A0.shape[0]
     dt = A0.dtype
-    idx = np.zeros((N, s), dtype=np.int64)
-    coef = np.zeros((N, s), dtype=dt)
-    count = np.zeros(N, dtype=np.int64)
-    energy = np.zeros((N, s), dtype=dt)
-    flag = np.zeros(N, dtype=np.int64)
+    idx, coef, count, energy, flag = outputs(N, s, dt)
     kernel(G, A0, yy, s, dt.type(tol2), dt.type(dep_tol), dt.type(zero_tol), idx, coef, count, energy, flag)
     return idx, coef, count, energy, flag
 
