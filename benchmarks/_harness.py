@@ -34,6 +34,7 @@ import sys
 import time
 import warnings
 
+import numpy as np
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 LEVELS = (1e-3, 1e-6)
@@ -199,10 +200,28 @@ def plot_gap_vs_time(path, curves, title):
     return path
 
 
-def output_arguments(parser, name):
-    """``--out-dir`` (default ``benchmarks/results``) and ``--name`` (the stem of the files written)."""
+def common_arguments(parser, name, repeats=3, threads=True):
+    """What every workload script takes: ``--repeats``, ``--threads``, ``--out-dir`` and ``--name``.
+
+    ``--name`` is the stem of the ``.md``, ``.png`` and ``.json`` files; ``--out-dir`` defaults to
+    ``benchmarks/results``. ``threads=False`` for a script that pins nothing (it measures fresh processes).
+    """
+    parser.add_argument("--repeats", type=int, default=repeats, help="rounds; medians over them (default: %(default)s)")
+    if threads:
+        parser.add_argument("--threads", type=int, default=1, help="for every library (default: %(default)s)")
     parser.add_argument("--out-dir", default=str(RESULTS), help="folder of the results (default: %(default)s)")
     parser.add_argument("--name", default=name, help="stem of the .md, .png and .json files (default: %(default)s)")
+
+
+def sparse_model(n_signals, noise, seed=0, n=64, m=256, s=8):
+    """``(D, Y)``: a unit-norm Gaussian ``n×m`` dictionary and ``Y = DX + noise·W``, ``X`` ``s``-sparse per column."""
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((n, m))
+    D /= np.linalg.norm(D, axis=0)
+    X = np.zeros((m, n_signals))
+    for j in range(n_signals):
+        X[rng.choice(m, s, replace=False), j] = rng.standard_normal(s)
+    return D, D @ X + noise * rng.standard_normal((n, n_signals))
 
 
 def out_path(out_dir, filename):

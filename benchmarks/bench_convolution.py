@@ -137,9 +137,8 @@ def main(argv=None):
     parser.add_argument("--lam", type=float, default=0.05)
     parser.add_argument("--iters", type=int, default=100, help="SPORCO iterations")
     parser.add_argument("--fista-iters", type=int, default=400, help="FISTA iterations per run")
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fast", action="store_true", help="64×64, 8 filters, one repeat")
-    h.output_arguments(parser, "convolution")
+    h.common_arguments(parser, "convolution", threads=False)
     args = parser.parse_args(argv)
     if args.fast:
         args.size, args.filters, args.repeats = 64, 8, 1

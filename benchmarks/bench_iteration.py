@@ -40,9 +40,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals", type=int, default=2000)
     parser.add_argument("--iterations", type=int, default=50, help="K: runs of K and 2K iterations")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    h.output_arguments(parser, "iteration")
+    h.common_arguments(parser, "iteration", repeats=5)
     args = parser.parse_args(argv)
     h.pin_threads(args.threads)
     import proxcore as pc

@@ -64,9 +64,7 @@ def solvers(A, y, lam):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    h.output_arguments(parser, "large_lasso")
+    h.common_arguments(parser, "large_lasso")
     args = parser.parse_args(argv)
     h.pin_threads(args.threads)
     import proxcore as pc

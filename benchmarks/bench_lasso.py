@@ -26,14 +26,9 @@ import _harness as h
 PEERS = [("SPAMS", "spams"), ("scikit-learn", "sklearn"), ("pyproximal", "pyproximal"), ("cvxpy", "cvxpy")]
 
 
-def workload(n_signals, seed=0, n=64, m=256, s=8, noise=0.05):
-    rng = np.random.default_rng(seed)
-    D = rng.standard_normal((n, m))
-    D /= np.linalg.norm(D, axis=0)
-    X = np.zeros((m, n_signals))
-    for j in range(n_signals):
-        X[rng.choice(m, s, replace=False), j] = rng.standard_normal(s)
-    return D, D @ X + noise * rng.standard_normal((n, n_signals))
+def workload(n_signals, seed=0):
+    """The issue's instance: 64×256, 8-sparse codes, noise 0.05."""
+    return h.sparse_model(n_signals, 0.05, seed)
 
 
 def certified_optimum(D, Y, lam):
@@ -116,10 +111,8 @@ def solvers(D, Y, lam, threads=1):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cvxpy-signals", type=int, default=5, help="signals re-solved by cvxpy to confirm F*")
-    h.output_arguments(parser, "lasso_<signals>")
+    h.common_arguments(parser, "lasso_<signals>")
     args = parser.parse_args(argv)
     args.name = args.name.replace("<signals>", str(args.signals))
     h.pin_threads(args.threads)

@@ -60,9 +60,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals", type=int, default=500)
     parser.add_argument("--cvxpy-signals", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    h.output_arguments(parser, "mlbp")
+    h.common_arguments(parser, "mlbp")
     args = parser.parse_args(argv)
     h.pin_threads(args.threads)
     import proxcore as pc

@@ -27,16 +27,6 @@ import _harness as h
 PEERS = [("SPAMS", "spams"), ("scikit-learn", "sklearn")]
 
 
-def workload(n_signals, noise, seed=0, n=64, m=256, s=8):
-    rng = np.random.default_rng(seed)
-    D = rng.standard_normal((n, m))
-    D /= np.linalg.norm(D, axis=0)
-    X = np.zeros((m, n_signals))
-    for j in range(n_signals):
-        X[rng.choice(m, s, replace=False), j] = rng.standard_normal(s)
-    return D, D @ X + noise * rng.standard_normal((n, n_signals))
-
-
 def candidates(D, Y, s, threads=1):
     import proxcore as pc
 
@@ -62,9 +52,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals", type=int, default=10_000)
     parser.add_argument("--s", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    h.output_arguments(parser, "omp")
+    h.common_arguments(parser, "omp", repeats=5)
     args = parser.parse_args(argv)
     h.pin_threads(args.threads)
     import proxcore as pc
@@ -73,7 +61,7 @@ def main(argv=None):
              f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
     targets, figures = [], {}
     for noise in (0.0, 0.05):
-        D, Y = workload(args.signals, noise)
+        D, Y = h.sparse_model(args.signals, noise)
         runs = candidates(D, Y, args.s, args.threads)
         h.silent(lambda: [pc.solve(pc.chain(Y[:, :4], [(D, pc.L0Ball(args.s))]), method=m) for m in ("omp", "ormp")])
         blas = h.pin_threads(args.threads)

@@ -46,8 +46,7 @@ def _import_time(modules):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    h.output_arguments(parser, "startup")
+    h.common_arguments(parser, "startup", repeats=5, threads=False)
     args = parser.parse_args(argv)
     imports = {m: statistics.median(_import_time(m) for _ in range(args.repeats))
                for m in ("numpy, scipy.sparse", "proxcore")}
