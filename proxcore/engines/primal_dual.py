@@ -28,9 +28,10 @@ dense matrices (``n ≤ ADMM_MAX_SIZE``), the default is therefore ADMM
     x   ← (Σ_d A_dᵀA_d + ρ Σ_j K_jᵀK_j)⁻¹ (Σ_d A_dᵀy_d + ρ Σ_j K_jᵀ(z_j − w_j))
     z_j ← prox_{h_j/ρ}(K_j x + w_j),    w_j ← w_j + K_j x − z_j
 
-whose x-update solves the quadratic part exactly (one Cholesky factor per
-value of ``ρ``; each signal's ``ρ`` is balanced against its residuals in
-the first iterations only), so its iteration count hardly depends on
+whose x-update solves the quadratic part exactly (one inverse, formed from a
+Cholesky factor, per value of ``ρ``, so that an iteration multiplies instead
+of solving; each signal's ``ρ`` is balanced against its residuals in the
+first iterations only), so its iteration count hardly depends on
 conditioning (about 200 iterations on the same instance). The code returned is ``z_0``, which lies in the domain of ``g``.
 """
 
