@@ -248,3 +248,69 @@ def test_empty_batch_and_zero_data(method):
     assert res.x.shape == (10, 0) and res.converged
     res = pc.solve(pc.chain(np.zeros(6), layers), method=method)
     assert res.x.shape == (10,) and res.converged and not res.x.any()
+
+
+def signal_objectives(Ds, Y, X, lams, weights=None):
+    """``F`` per signal, written out: ``½‖y − D_(1,L)x‖² + Σ λ_i‖D_(i+1,L)x‖₁`` (``weights`` on ``x``'s term)."""
+    M, terms = np.eye(Ds[-1].shape[1]), []
+    for D, lam in zip(reversed(Ds), reversed(lams)):
+        terms.append(lam * np.abs(M @ X).sum(axis=0))
+        M = D @ M
+    if weights is not None:
+        terms[0] = (weights[:, None] * np.abs(X)).sum(axis=0)
+    return 0.5 * ((Y - M @ X) ** 2).sum(axis=0) + sum(terms)
+
+
+@pytest.mark.parametrize("nonneg, weighted", [(False, False), (True, False), (False, True)])
+def test_certified_stop_bounds_each_signals_suboptimality(nonneg, weighted):
+    """With ℓ1 terms ADMM stops a signal once its duality gap is at most tol·F: so F(x) − F* ≤ tol·F(x), per
+    signal, against cvxpy; at a loose tol the bound is what stops the run (the codes are not yet optimal)."""
+    Ds, Y = instance(15, [20, 30, 40], n_signals=5)
+    lams, tol = [0.1, 0.2], 1e-2
+    weights = np.linspace(0.1, 0.3, 40) if weighted else None
+    code = pc.L1(weights if weighted else lams[1], nonneg=nonneg)
+    res = pc.solve(pc.chain(Y, [(Ds[0], pc.L1(lams[0])), (Ds[1], code)]), method="primal-dual", tol=tol)
+    assert res.converged and "duality gap" in res.message, res.message
+    values = signal_objectives(Ds, Y, res.x, lams, weights)
+    optima = []
+    for j in range(Y.shape[1]):
+        X = cp.Variable(40)
+        objective = (0.5 * cp.sum_squares(Y[:, j] - Ds[0] @ Ds[1] @ X) + lams[0] * cp.norm1(Ds[1] @ X)
+                     + (cp.sum(cp.multiply(weights, cp.abs(X))) if weighted else lams[1] * cp.norm1(X)))
+        problem = cp.Problem(cp.Minimize(objective), [X >= 0] if nonneg else [])
+        problem.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+        optima.append(problem.value)
+    suboptimality = values - np.array(optima)
+    assert np.all(suboptimality <= tol * values + 1e-9)
+    assert np.all(suboptimality >= -1e-8)
+    assert np.max(suboptimality / values) > 1e-7  # stopped early: the certificate, not convergence, ended it
+    assert res.objective == pytest.approx(values.sum(), rel=1e-12)
+
+
+def test_each_signal_stops_on_its_own():
+    """A signal stops iterating when its own criterion is met: the batch gives every signal the code it gets
+    alone, and runs as long as its slowest signal."""
+    Ds, Y = instance(16, [12, 16, 20], n_signals=5)
+    layers = [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.2))]
+    batch = pc.solve(pc.chain(Y, layers), method="primal-dual", tol=1e-6)
+    singles = [pc.solve(pc.chain(Y[:, j], layers), method="primal-dual", tol=1e-6) for j in range(Y.shape[1])]
+    assert len({s.n_iter for s in singles}) > 1  # the signals do need different numbers of iterations
+    assert batch.n_iter == max(s.n_iter for s in singles)
+    for j, single in enumerate(singles):
+        np.testing.assert_allclose(batch.x[:, j], single.x, rtol=0, atol=1e-12)
+
+
+def test_callback_states_keep_their_codes():
+    """Each state's codes are its own: signals that stop later do not change what an earlier state holds."""
+    Ds, Y = instance(17, [12, 16, 20], n_signals=4)
+    seen = []
+    pc.solve(pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.2))]), method="primal-dual", tol=1e-6,
+             callback=lambda state: seen.append((state, state.x.copy(), state.error.copy())))
+    for state, x, error in seen:
+        np.testing.assert_array_equal(state.x, x)
+        np.testing.assert_array_equal(state.error, error)
+    final = seen[-1][1]
+    first_stop = next(i for i, (_, _, error) in enumerate(seen) if (error <= 1e-6).any())
+    stopped = seen[first_stop][2] <= 1e-6
+    assert first_stop < len(seen) - 1  # some signal stopped before the last iteration ...
+    np.testing.assert_array_equal(seen[first_stop][1][:, stopped], final[:, stopped])  # ... and kept its code

@@ -33,6 +33,12 @@ Cholesky factor, per value of ``ρ``, so that an iteration multiplies instead
 of solving; each signal's ``ρ`` is balanced against its residuals in the
 first iterations only), so its iteration count hardly depends on
 conditioning (about 200 iterations on the same instance). The code returned is ``z_0``, which lies in the domain of ``g``.
+
+When every term is an ℓ1 norm, each signal's output is certified by a duality
+gap built from the ADMM duals (``_ADMM._gaps``); each signal stops as soon as
+its own certificate (or, otherwise, its residuals) meets ``tol``, so a batch
+costs what its signals need, not what its slowest signal needs times the
+batch size.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import numpy as np
 
 from .._validation import InvalidParameterError, check_scalar
 from ..problem import Problem
+from .. import certificates
 from ..regularizers import L1, Zero
 from ._loop import check_loop_options, initial_point, run
 
@@ -155,30 +162,67 @@ class ADMMState(NamedTuple):
     """The state of the ADMM form after ``iteration`` steps (what callbacks receive)."""
 
     iteration: int
-    x: np.ndarray  # the deepest code (the prox output z_0 when the code has its own regularizer)
     objective: float
-    error: np.ndarray  # max(relative primal residual, relative dual residual), per signal
-    z: tuple
-    w: tuple  # scaled dual variables
+    error: np.ndarray  # per signal: the relative duality gap, or max(relative primal, dual residual)
     levels: np.ndarray  # per signal: ρ = ρ_0·2^level
+    work: "_Work"  # the iterates of the signals still running (internal)
+    stopped: np.ndarray  # the final codes of the signals that have stopped, as columns (the others zero)
+    layout: tuple  # the codes' shape and dtype
+
+    @property
+    def x(self):
+        """The deepest code of every signal (the prox output ``z_0`` when the code has its own regularizer)."""
+        out = self.stopped.copy()
+        out[:, self.work.active] = self.work.output
+        shape, dtype = self.layout
+        return out.reshape(shape).astype(dtype, copy=False)
+
+
+class _Work(NamedTuple):
+    """The iterates of the ``m`` signals still running, as columns (``active``: their batch indices)."""
+
+    active: np.ndarray
+    x: np.ndarray
+    z: tuple  # z_j, equal to K_j x at the fixed point
+    w: tuple  # the scaled duals
+    back: np.ndarray  # Σ_j K_jᵀ(z_j − w_j), the x-update's right-hand side
+    aty: np.ndarray  # Σ_d A_dᵀ y_d
+    ys: tuple  # y_d
+    values: np.ndarray  # F per signal at the output (a batch total when the terms give totals only)
+    output: np.ndarray  # the code returned: z_0 when the code has its own term, else x
+
+
+def _column_squares(a):
+    """``‖a[:, j]‖²`` for every column ``j``, without a temporary."""
+    return np.einsum("ij,ij->j", a, a)
 
 
 class _ADMM:
     """ADMM on ``min f(x) + Σ_j h_j(z_j)`` s.t. ``z_j = K_j x`` with dense ``K_j`` and an exact x-update.
 
     ``x ← (AᵀA + ρΣK_jᵀK_j)⁻¹(Aᵀy + ρΣK_jᵀ(z_j − w_j))``,
-    ``z_j ← prox_{h_j/ρ}(K_j x + w_j)``, ``w_j ← w_j + K_j x − z_j``. Each
-    signal has its own ``ρ = ρ_0·2^level``, balanced against its residuals
-    (Boyd et al. 2011, §3.4.1) during the first ``_BALANCE_UNTIL``
-    iterations only, so the convergence theory applies from then on; one
-    inverse (from a Cholesky factor) per level in use.
+    ``z_j ← prox_{h_j/ρ}(K_j x + w_j)``, ``w_j ← w_j + K_j x − z_j`` (with
+    over-relaxation). Each signal has its own ``ρ = ρ_0·2^level``, balanced
+    against its residuals (Boyd et al. 2011, §3.4.1) every
+    ``_BALANCE_EVERY`` iterations during the first ``_BALANCE_UNTIL`` only,
+    so the convergence theory applies from then on; one inverse (from a
+    Cholesky factor) per level in use.
+
+    Stopping, per signal: when every term is an ℓ1 norm (the ML-BP family)
+    the relative duality gap of the output, a certificate, checked every
+    ``_CHECK_EVERY`` iterations (:meth:`_gaps`); otherwise the relative
+    residuals, every iteration. The signals are independent problems, so a
+    signal stops iterating as soon as its own criterion is met (its code
+    and objective are then final): the batch does only the work each signal
+    needs.
     """
 
-    _BALANCE_UNTIL, _BALANCE_EVERY, _LEVELS = 600, 10, 10
-    _RELAX = 1.6
+    _BALANCE_UNTIL, _BALANCE_EVERY, _BALANCE_RATIO, _LEVELS = 600, 10, 5.0, 10
+    _CHECK_EVERY = 5
+    _RELAX = 1.8
 
-    def __init__(self, problem, prox_reg, splits, dtype):
-        self.p, self.dtype = problem, dtype
+    def __init__(self, problem, prox_reg, splits, dtype, tol):
+        self.p, self.dtype, self.tol = problem, dtype, tol
         n = math.prod(problem.in_shape)
         self.n = n
         eye = np.eye(n).reshape(problem.in_shape + (n,))
@@ -191,7 +235,7 @@ class _ADMM:
             self.terms.append((None, prox_reg, problem.in_shape, None))
         for sp in splits:
             image = np.asarray(sp.image(values), dtype=np.float64)
-            self.terms.append((image.reshape(-1, n), sp.reg, image.shape[:-1], sp))
+            self.terms.append((np.ascontiguousarray(image.reshape(-1, n)), sp.reg, image.shape[:-1], sp))
         self.AtA = sum(A.T @ A for A in self.A)
         self.Aty = sum(A.T @ y for A, y in zip(self.A, self.ys))
         self.KtK = sum(np.eye(n) if K is None else K.T @ K for K, *_ in self.terms) if self.terms else np.zeros((n, n))
@@ -201,7 +245,84 @@ class _ADMM:
         self.batch = problem.batch_shape
         size = sum(np.sqrt((y * y).sum(axis=0)) for y in self.ys)
         self.code_scale = size / math.sqrt(top_f) if top_f > 0 else size
+        # the output's images in one product: every A_d, then every split K_j
+        self.images = np.vstack(self.A + [K for K, *_ in self.terms if K is not None])
+        self.weights = self._gap_weights()
+        self.criterion = "relative duality gap" if self.weights is not None else "relative ADMM residual"
         self.solvers = {}
+        self.layout = (problem.in_shape + self.batch, dtype)
+        self.stopped = None  # the codes of the signals that have stopped, in their columns (copied on write)
+        self.stopped_objective = 0.0
+
+    def _gap_weights(self):
+        """Every term's ℓ1 weights (a float, or a ``(rows, 1)`` column), when the duality gap certifies the output.
+
+        That is when the code has its own ℓ1 term (``K_0 = I``) and every split
+        term is a signed ℓ1 norm: the dual point of :meth:`_gaps` is then
+        feasible by construction. Otherwise None.
+        """
+        if not self.terms or self.terms[0][0] is not None:
+            return None
+        weights = []
+        for K, reg, shape, sp in self.terms:
+            if not isinstance(reg, L1) or (K is not None and reg.nonneg):
+                return None
+            lam = reg.lam
+            if isinstance(lam, np.ndarray):
+                lam = np.broadcast_to(lam.reshape(lam.shape + (1,) * (len(shape) - lam.ndim)), shape).reshape(-1, 1)
+            weights.append(lam)
+        return weights
+
+    def _values(self, xo, ys):
+        """``F`` at the columns of ``xo`` (data ``ys``): per signal with ℓ1 terms, else the total; and the images."""
+        images = self.images @ xo
+        row, data = 0, 0.0
+        for y in ys:
+            r = images[row:row + y.shape[0]]
+            r -= y
+            data = data + _column_squares(r)
+            row += y.shape[0]
+        if self.weights is not None:
+            total = 0.5 * data + (self.weights[0] * np.abs(xo)).sum(axis=0)
+            for (K, *_), lam in zip(self.terms[1:], self.weights[1:]):
+                total += (lam * np.abs(images[row:row + K.shape[0]])).sum(axis=0)
+                row += K.shape[0]
+            return total, images
+        total = 0.5 * float(np.sum(data))
+        for K, reg, shape, sp in self.terms:
+            if K is None:
+                image = xo
+            else:
+                image = images[row:row + K.shape[0]]
+                row += K.shape[0]
+            image = image.reshape(shape + (xo.shape[1],))
+            total += sp.value(image) if sp is not None else reg.value(image)
+        return total, images
+
+    def _gaps(self, work, images, rho):
+        """Per signal, the duality gap ``F(x) − D(θ)`` at the output ``x = z_0``, an upper bound on ``F(x) − F*``.
+
+        The dual of ``min ½Σ‖y_d − A_d x‖² + λ_0‖x‖₁ + Σ_j λ_j‖K_j x‖₁`` is
+        ``max Σ_d (r_dᵀy_d − ½‖r_d‖²)`` over ``ΣA_dᵀr_d = u_0 + ΣK_jᵀu_j``,
+        ``|u_j| ≤ λ_j`` (``u_0 ≤ λ_0`` for a non-negative code). With
+        ``r_d = y_d − A_d x``, ``u_j = ρw_j`` (in ``∂h_j(z_j)`` after every
+        z-update, hence feasible) and ``u_0 = ΣA_dᵀr_d − ΣK_jᵀu_j``, the point
+        ``s·(r, u)`` with the largest ``s ≤ 1`` making ``s·u_0`` feasible is
+        dual-feasible (:func:`proxcore.certificates.l1_gap`). ``images`` holds
+        ``A_d x − y_d`` (from :meth:`_values`).
+        """
+        row, rr, ry, u0 = 0, 0.0, 0.0, 0.0
+        for A, y in zip(self.A, work.ys):
+            r = -images[row:row + y.shape[0]]
+            rr = rr + _column_squares(r)
+            ry = ry + np.einsum("ij,ij->j", r, y)
+            u0 = u0 + A.T @ r
+            row += y.shape[0]
+        for (K, *_), wj in zip(self.terms[1:], work.w[1:]):
+            u0 -= rho * (K.T @ wj)
+        xo = work.z[0]
+        gap = certificates.l1_gap(xo, u0, rr, ry, self.weights[0], self.terms[0][1].nonneg, 1)
+        return np.maximum(gap - (0.5 * rr + (self.weights[0] * np.abs(xo)).sum(axis=0)) + work.values, 0.0)
 
     def _solver(self, level):
         if level not in self.solvers:
@@ -221,87 +342,129 @@ class _ADMM:
         return self.solvers[level]
 
     @staticmethod
-    def _apply(K, x):
-        return x if K is None else K @ x
+    def _groups(levels):
+        """``(level, columns)`` for each ρ level in use; the running signals are kept sorted by level, so that each
+        level's columns are one slice (a view: no copies in the products)."""
+        if not levels.size or levels[0] == levels[-1]:
+            return [(int(levels[0]) if levels.size else 0, slice(None))]
+        bounds = [0, *(np.flatnonzero(np.diff(levels)) + 1), levels.size]
+        return [(int(levels[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
-    def _groups(self, levels):
-        first = int(levels[0]) if levels.size else 0
-        if (levels == first).all():  # the common case: one ρ for all, no copies
-            return [(first, slice(None))]
-        return [(int(level), levels == level) for level in np.unique(levels)]
-
-    def _prox(self, reg, shape, v, levels):
-        out = np.empty_like(v)
-        for level, cols in self._groups(levels):
+    def _prox(self, reg, shape, v, groups):
+        out = None
+        for level, cols in groups:
             block = v[:, cols]
             prox = reg.prox(block.reshape(shape + (block.shape[1],)), 1.0 / (self.rho0 * 2.0**level))
-            out[:, cols] = np.asarray(prox, dtype=np.float64).reshape(block.shape)
+            prox = np.asarray(prox, dtype=np.float64).reshape(block.shape)
+            if len(groups) == 1:
+                return prox
+            out = np.empty_like(v) if out is None else out
+            out[:, cols] = prox
         return out
 
     def _output(self, x, z):
         return z[0] if self.terms and self.terms[0][0] is None else x
 
-    def _objective(self, xo):
-        total = 0.0
-        for A, y in zip(self.A, self.ys):
-            r = A @ xo - y
-            total += 0.5 * float(np.vdot(r, r))
-        for K, reg, shape, sp in self.terms:
-            image = self._apply(K, xo).reshape(shape + self.batch)
-            total += sp.value(image) if sp is not None else reg.value(image)
-        return total
-
-    def _state(self, iteration, x, z, w, levels, error):
-        xo = self._output(x, z)
-        out = xo.reshape(self.p.in_shape + self.batch).astype(self.dtype)
-        return ADMMState(iteration, out, self._objective(xo), error, tuple(z), tuple(w), levels)
-
     def init(self, x0):
         x = np.asarray(x0, dtype=np.float64).reshape(self.n, -1)
-        z = [self._apply(K, x) for K, *_ in self.terms]
-        w = [np.zeros_like(zj) for zj in z]
-        levels = np.zeros(x.shape[1], dtype=int)
-        return self._state(0, x, z, w, levels, np.full(self.batch, np.inf))
+        count = x.shape[1]
+        self.stopped, self.stopped_objective = np.zeros_like(x), 0.0
+        z = tuple(x.copy() if K is None else K @ x for K, *_ in self.terms)
+        back = np.zeros_like(x)
+        for (K, *_), zj in zip(self.terms, z):
+            back += zj if K is None else K.T @ zj
+        output = self._output(x, z)
+        values, _ = self._values(output, self.ys)
+        work = _Work(np.arange(count), x, z, tuple(np.zeros_like(zj) for zj in z), back, self.Aty, tuple(self.ys),
+                     values, output)
+        return ADMMState(0, float(np.sum(values)), np.full(self.batch, np.inf), np.zeros(count, dtype=int), work,
+                         self.stopped, self.layout)
 
     def step(self, s):
-        levels = s.levels.copy()
-        rho = self.rho0 * 2.0 ** levels  # per signal (column)
-        z_old, w = list(s.z), list(s.w)
-        rhs = self.Aty.copy()
-        for (K, *_), zj, wj in zip(self.terms, z_old, w):
-            rhs += rho * (zj - wj if K is None else K.T @ (zj - wj))
-        x = np.empty_like(rhs)
-        for level, cols in self._groups(levels):
-            x[:, cols] = self._solver(level) @ rhs[:, cols]
-        z, r2, kx2, z2 = [], 0.0, 0.0, 0.0
-        dual = np.zeros_like(x)
-        back = np.zeros_like(x)
-        for j, (K, reg, shape, _) in enumerate(self.terms):
-            kx = self._apply(K, x)
-            relaxed = self._RELAX * kx + (1 - self._RELAX) * z_old[j]  # over-relaxation (Eckstein & Bertsekas)
-            zj = self._prox(reg, shape, relaxed + w[j], levels)
-            w[j] = w[j] + relaxed - zj
-            r2 = r2 + ((kx - zj) ** 2).sum(axis=0)
-            kx2 = kx2 + (kx * kx).sum(axis=0)
-            z2 = z2 + (zj * zj).sum(axis=0)
-            dz = zj - z_old[j]
-            dual += dz if K is None else K.T @ dz
-            back += w[j] if K is None else K.T @ w[j]
-            z.append(zj)
-        if not self.terms:
-            return self._state(s.iteration + 1, x, z, w, levels, np.zeros(self.batch))
-        r = np.sqrt(r2)
-        d = np.sqrt((dual * dual).sum(axis=0))
-        primal = r / np.maximum(np.maximum(np.sqrt(kx2), np.sqrt(z2)), np.maximum(self.code_scale, 1e-300))
-        error = np.maximum(primal, d / np.maximum(np.sqrt((back * back).sum(axis=0)), 1e-300))
+        work, levels = s.work, s.levels.copy()
         k = s.iteration + 1
-        if k <= self._BALANCE_UNTIL and k % self._BALANCE_EVERY == 0:
-            step = np.where(r > 10 * rho * d, 1, np.where(rho * d > 10 * r, -1, 0))
-            step = np.where(np.abs(levels + step) <= self._LEVELS, step, 0)
+        error = s.error.reshape(-1).copy()
+        level = levels[work.active]
+        rho = self.rho0 * 2.0**level  # per running signal (column)
+        rhs = work.back * rho
+        rhs += work.aty
+        x = np.empty_like(rhs)
+        groups = self._groups(level)
+        for lv, cols in groups:
+            x[:, cols] = self._solver(lv) @ rhs[:, cols]
+        balance = k <= self._BALANCE_UNTIL and k % self._BALANCE_EVERY == 0
+        residuals = self.weights is None or balance
+        z, w, back = [], [], np.zeros_like(x)
+        r2 = kx2 = z2 = dual = 0.0
+        for (K, reg, shape, _), z_old, w_old in zip(self.terms, work.z, work.w):
+            kx = x if K is None else K @ x
+            v = self._RELAX * kx  # over-relaxation (Eckstein & Bertsekas), then the scaled dual
+            relaxed_old = (1 - self._RELAX) * z_old
+            v += relaxed_old
+            v += w_old
+            zj = self._prox(reg, shape, v, groups)
+            v -= zj  # the new scaled dual
+            if residuals:  # ‖Kx − z‖, ‖Kx‖, ‖z‖ and the dual residual ‖Kᵀ(z − z_prev)‖ (times ρ)
+                diff = np.subtract(kx, zj, out=relaxed_old)
+                r2, kx2, z2 = r2 + _column_squares(diff), kx2 + _column_squares(kx), z2 + _column_squares(zj)
+                diff = np.subtract(zj, z_old, out=diff)
+                dual = dual + (diff if K is None else K.T @ diff)
+            diff = np.subtract(zj, v, out=relaxed_old)
+            back += diff if K is None else K.T @ diff
+            z.append(zj)
+            w.append(v)
+        output = self._output(x, z)
+        values, images = self._values(output, work.ys)
+        work = _Work(work.active, x, tuple(z), tuple(w), back, work.aty, work.ys, values, output)
+        objective = self.stopped_objective + float(np.sum(values))
+        running = error[work.active]
+        if residuals and self.terms:  # relative primal residual, relative dual residual
+            scale = np.maximum(np.maximum(np.sqrt(kx2), np.sqrt(z2)), np.maximum(self.code_scale[work.active], 1e-300))
+            ktw = sum(zj if K is None else K.T @ zj for (K, *_), zj in zip(self.terms, z)) - back  # Σ K_jᵀw_j
+            primal = np.sqrt(r2) / scale
+            dual = np.sqrt(_column_squares(dual)) / np.maximum(np.sqrt(_column_squares(ktw)), 1e-300)
+        if not self.terms:  # least squares: solved in one step
+            running = np.zeros(x.shape[1])
+        elif self.weights is None:
+            running = np.maximum(primal, dual)
+        elif k % self._CHECK_EVERY == 0:
+            running = self._gaps(work, images, rho) / np.maximum(values, 1e-300)
+        error[work.active] = running
+        if balance and self.terms:  # ρ up when the relative primal residual dominates, down for the dual
+            ratio = self._BALANCE_RATIO
+            step = np.where(primal > ratio * dual, 1, np.where(dual > ratio * primal, -1, 0))
+            step = np.where(np.abs(level + step) <= self._LEVELS, step, 0)
             if step.any():
-                levels = levels + step
-                w = [wj / 2.0**step for wj in w]  # the scaled duals follow ρ
-        return self._state(k, x, z, w, levels, error.reshape(self.batch))
+                levels[work.active] = level + step
+                scale = 2.0**-step  # the scaled duals follow ρ: back = Σ K_jᵀz_j − Σ K_jᵀw_j
+                shift = (1 - scale) * sum(wj if K is None else K.T @ wj for (K, *_), wj in zip(self.terms, w))
+                work = work._replace(w=tuple(wj * scale for wj in w), back=back + shift)
+                order = np.argsort(levels[work.active], kind="stable")
+                work, running = self._columns(work, order), running[order]
+        done = running <= self.tol
+        if done.any():
+            work = self._stop(work, done)
+        return ADMMState(k, objective, error.reshape(self.batch), levels, work, self.stopped, self.layout)
+
+    def _stop(self, work, done):
+        """Record the signals in ``done`` as final and drop them from ``work``."""
+        self.stopped = self.stopped.copy()  # earlier states keep theirs
+        self.stopped[:, work.active[done]] = work.output[:, done]
+        if self.weights is not None:
+            self.stopped_objective += float(np.sum(work.values[done]))
+        else:
+            self.stopped_objective += self._values(work.output[:, done], tuple(y[:, done] for y in work.ys))[0]
+        return self._columns(work, ~done)
+
+    @staticmethod
+    def _columns(work, index):
+        """``work`` restricted to (or reordered by) the columns ``index``."""
+        def take(a):
+            return a[:, index]
+
+        return _Work(work.active[index], take(work.x), tuple(map(take, work.z)), tuple(map(take, work.w)),
+                     take(work.back), take(work.aty), tuple(map(take, work.ys)),
+                     work.values[index] if np.ndim(work.values) else work.values, take(work.output))
 
 
 #: Largest deepest-code size, and number of dense entries, for which ``primal-dual`` uses the ADMM form.
@@ -347,12 +510,18 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
         data terms and convex regularizers (non-convex ones are refused).
     max_iter : int, default 20000
     tol : float, default 1e-9
-        Converged when, for every signal, the relative residuals are at most
-        ``tol``: for ADMM the primal residual ``‖K x − z‖`` (relative to
-        ``max(‖Kx‖, ‖z‖, ‖y‖/sqrt(L_f))``) and the dual residual
-        ``ρ‖Kᵀ(z − z_prev)‖`` (relative to ``‖ρKᵀw‖``); for Condat–Vũ the
-        changes of the code (relative to ``max(‖x‖, ‖y‖/sqrt(L_f))``) and of
-        the dual variables (relative to their size) in one iteration.
+        Converged when every signal's criterion is at most ``tol``. For ADMM
+        on problems whose terms are all ℓ1 norms (the multi-layer BP family,
+        a per-atom ``λ``, a non-negative deepest code, analysis ℓ1): the
+        relative duality gap ``(F(x) − D(θ))/F(x)``, a certificate that
+        ``F(x) − F* ≤ tol·F(x)`` for that signal, checked every 5 iterations.
+        For other ADMM problems, the relative residuals: the primal residual
+        ``‖K x − z‖`` (relative to ``max(‖Kx‖, ‖z‖, ‖y‖/sqrt(L_f))``) and
+        the dual residual ``ρ‖Kᵀ(z − z_prev)‖`` (relative to ``‖ρKᵀw‖``).
+        For Condat–Vũ the changes of the code (relative to
+        ``max(‖x‖, ‖y‖/sqrt(L_f))``) and of the dual variables (relative to
+        their size) in one iteration. With ADMM a signal whose criterion is
+        met stops iterating (its code is final); the others go on.
     algorithm : {"admm", "condat-vu"}, optional
         Default: ``"admm"`` when the deepest code has at most
         ``ADMM_MAX_SIZE`` entries (and the dense maps fit in
@@ -427,7 +596,7 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
     if algorithm == "admm":
         if step is not None:
             raise InvalidParameterError(f"The 'step' parameter of {method} applies to algorithm='condat-vu' only.")
-        engine = _ADMM(problem, prox_reg, splits, dtype)
+        engine = _ADMM(problem, prox_reg, splits, dtype, tol)
 
         def finish_admm(state):
             values = problem.forward(state.x)
@@ -435,7 +604,7 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
                     "step": float(engine.rho0 * 2.0 ** (np.median(state.levels) if state.levels.size else 0))}
 
         return run(engine, x0, max_iter=max_iter, tol=tol, target=target, callback=callback,
-                   criterion="relative ADMM residual", finish=finish_admm, problem=problem)
+                   criterion=engine.criterion, finish=finish_admm, problem=problem)
     lipschitz = sum(t.operator.norm() ** 2 for t in problem.data_terms)
     half = lipschitz / 2
     n_split = len(splits)
