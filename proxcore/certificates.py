@@ -26,25 +26,30 @@ def _signal_sum(a, k):
     return a.sum(axis=tuple(range(k)))
 
 
+def dual_scale(c, lam, nonneg, k):
+    """Per signal, the largest ``s ≤ 1`` with ``|s·c_i| ≤ λ_i`` (``s·c_i ≤ λ_i`` when ``nonneg``); ``k`` signal axes."""
+    axes = tuple(range(k))
+    cc = np.maximum(c, 0) if nonneg else np.abs(c)
+    if isinstance(lam, np.ndarray):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            worst = np.where(cc > 0, cc / _expand(lam, c), 0).max(axis=axes)  # max_i c_i/λ_i (inf: λ_i = 0 < c_i)
+    else:
+        top = cc.max(axis=axes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            worst = top / lam if lam > 0 else np.where(top > 0, np.inf, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(worst > 1, 1 / worst, 1.0)
+
+
 def l1_gap(x, c, rr, ry, lam, nonneg, k):
     """The per-signal gap from ``x``, ``c = Dᵀr``, ``‖r‖²``, ``rᵀy``; ``k`` signal axes.
 
     Used by the engines, which have these quantities at hand.
     """
     axes = tuple(range(k))
-    cc = np.maximum(c, 0) if nonneg else np.abs(c)
-    if isinstance(lam, np.ndarray):
-        w = _expand(lam, x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            worst = np.where(cc > 0, cc / w, 0).max(axis=axes)  # max_i c_i/λ_i (inf where λ_i = 0 < c_i)
-        penalty = (w * np.abs(x)).sum(axis=axes)
-    else:
-        top = cc.max(axis=axes)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            worst = top / lam if lam > 0 else np.where(top > 0, np.inf, 0.0)
-        penalty = lam * np.abs(x).sum(axis=axes)
-    with np.errstate(divide="ignore"):
-        s = np.where(worst > 1, 1 / worst, 1.0)  # the largest s ≤ 1 making s·c dual-feasible
+    penalty = (_expand(lam, x) * np.abs(x)).sum(axis=axes) if isinstance(lam, np.ndarray) else lam * np.abs(x).sum(
+        axis=axes)
+    s = dual_scale(c, lam, nonneg, k)  # s·r is dual-feasible
     return 0.5 * rr + penalty - (s * ry - 0.5 * s * s * rr)
 
 

@@ -81,6 +81,30 @@ def test_fused_l1_step_matches_numpy(dtype, nonneg, rng):
     np.testing.assert_allclose(stats[4], (lam[:, None] * np.abs(x.astype(np.float64))).sum(0), rtol=1e-12)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_fused_admm_l1_update_matches_numpy(dtype, nonneg, rng):
+    kx, z_old, w_old = rng.standard_normal((3, 7, 30)).astype(dtype)
+    lam = rng.uniform(0, 1, 7).astype(dtype)
+    lam[0] = 0.0
+    inv_rho = rng.uniform(0.2, 2, 30).astype(dtype)
+    fast = K.admm_l1_update(kx, z_old, w_old, lam, inv_rho, 1.8, nonneg)
+    twin = K.admm_l1_update_numpy(kx, z_old, w_old, lam, inv_rho, 1.8, nonneg)
+    for a, b in zip(fast[:3], twin[:3]):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(fast[3], twin[3], rtol=1e-12, atol=1e-300)
+    z, w, diff, stats = fast
+    # z is the prox of v = 1.8·kx − 0.8·z_old + w_old at λ_r/ρ_c, w = v − z, diff = z − w
+    v = (dtype(1.8) * kx + dtype(1 - 1.8) * z_old + w_old).astype(np.float64)
+    thr = lam[:, None].astype(np.float64) * inv_rho[None, :]
+    expected = np.maximum(v - thr, 0) if nonneg else np.sign(v) * np.maximum(np.abs(v) - thr, 0)
+    np.testing.assert_allclose(z, expected, atol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(w + z, v, atol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(diff, z - w)
+    np.testing.assert_allclose(stats[3], (lam[:, None] * np.abs(z)).astype(np.float64).sum(0), rtol=1e-5)
+
 def test_kernel_signatures_stay_bounded(rng):
     # callers normalise inputs, so each kernel compiles for float32 and float64 only
     import proxcore as pc

@@ -247,34 +247,35 @@ class _ADMM:
         self.code_scale = size / math.sqrt(top_f) if top_f > 0 else size
         # the output's images in one product: every A_d, then every split K_j
         self.images = np.vstack(self.A + [K for K, *_ in self.terms if K is not None])
-        self.weights = self._gap_weights()
-        self.criterion = "relative duality gap" if self.weights is not None else "relative ADMM residual"
+        self.l1_rows = self._l1_rows()
+        self.certified = self._certified()
+        self.criterion = "relative duality gap" if self.certified else "relative ADMM residual"
         self.solvers = {}
         self.layout = (problem.in_shape + self.batch, dtype)
         self.stopped = None  # the codes of the signals that have stopped, in their columns (copied on write)
         self.stopped_objective = 0.0
 
-    def _gap_weights(self):
-        """Every term's ℓ1 weights (a float, or a ``(rows, 1)`` column), when the duality gap certifies the output.
+    def _l1_rows(self):
+        """Per term, its ℓ1 weights as one float64 per row of ``z_j`` (None for a term that is not an ℓ1 norm)."""
+        rows = []
+        for K, reg, shape, _ in self.terms:
+            if not isinstance(reg, L1):
+                rows.append(None)
+                continue
+            lam = np.asarray(reg.lam, dtype=np.float64)
+            lam = lam.reshape(lam.shape + (1,) * (len(shape) - lam.ndim))
+            rows.append(np.ascontiguousarray(np.broadcast_to(lam, shape).reshape(-1)))
+        return rows
 
-        That is when the code has its own ℓ1 term (``K_0 = I``) and every split
-        term is a signed ℓ1 norm: the dual point of :meth:`_gaps` is then
-        feasible by construction. Otherwise None.
-        """
-        if not self.terms or self.terms[0][0] is not None:
-            return None
-        weights = []
-        for K, reg, shape, sp in self.terms:
-            if not isinstance(reg, L1) or (K is not None and reg.nonneg):
-                return None
-            lam = reg.lam
-            if isinstance(lam, np.ndarray):
-                lam = np.broadcast_to(lam.reshape(lam.shape + (1,) * (len(shape) - lam.ndim)), shape).reshape(-1, 1)
-            weights.append(lam)
-        return weights
+    def _certified(self):
+        """Whether the duality gap of :meth:`_gaps` certifies the output: the code has its own ℓ1 term
+        (``K_0 = I``) and every split term is a signed ℓ1 norm, so its dual point is feasible by construction."""
+        return (bool(self.terms) and self.terms[0][0] is None and all(lam is not None for lam in self.l1_rows)
+                and not any(reg.nonneg for K, reg, *_ in self.terms if K is not None))
 
-    def _values(self, xo, ys):
-        """``F`` at the columns of ``xo`` (data ``ys``): per signal with ℓ1 terms, else the total; and the images."""
+    def _values(self, xo, ys, penalty=None):
+        """``F`` at the columns of ``xo`` (data ``ys``), per signal when certified (else the total), and the images
+        ``A_d xo − y_d``, ``|K_j xo|``. ``penalty``: the code's own ℓ1 term per signal, when already known."""
         images = self.images @ xo
         row, data = 0, 0.0
         for y in ys:
@@ -282,10 +283,12 @@ class _ADMM:
             r -= y
             data = data + _column_squares(r)
             row += y.shape[0]
-        if self.weights is not None:
-            total = 0.5 * data + (self.weights[0] * np.abs(xo)).sum(axis=0)
-            for (K, *_), lam in zip(self.terms[1:], self.weights[1:]):
-                total += (lam * np.abs(images[row:row + K.shape[0]])).sum(axis=0)
+        if self.certified:
+            own = np.einsum("ij,i->j", np.abs(xo), self.l1_rows[0]) if penalty is None else penalty
+            total = 0.5 * data + own
+            for (K, *_), lam in zip(self.terms[1:], self.l1_rows[1:]):
+                image = images[row:row + K.shape[0]]
+                total += np.einsum("ij,i->j", np.abs(image, out=image), lam)
                 row += K.shape[0]
             return total, images
         total = 0.5 * float(np.sum(data))
@@ -308,21 +311,21 @@ class _ADMM:
         ``r_d = y_d − A_d x``, ``u_j = ρw_j`` (in ``∂h_j(z_j)`` after every
         z-update, hence feasible) and ``u_0 = ΣA_dᵀr_d − ΣK_jᵀu_j``, the point
         ``s·(r, u)`` with the largest ``s ≤ 1`` making ``s·u_0`` feasible is
-        dual-feasible (:func:`proxcore.certificates.l1_gap`). ``images`` holds
-        ``A_d x − y_d`` (from :meth:`_values`).
+        dual-feasible (:func:`proxcore.certificates.dual_scale`), and
+        ``D = s·Σ r_dᵀy_d − ½s²Σ‖r_d‖²``. ``images`` holds ``A_d x − y_d``
+        (from :meth:`_values`).
         """
         row, rr, ry, u0 = 0, 0.0, 0.0, 0.0
         for A, y in zip(self.A, work.ys):
-            r = -images[row:row + y.shape[0]]
+            r = images[row:row + y.shape[0]]  # −r_d
             rr = rr + _column_squares(r)
-            ry = ry + np.einsum("ij,ij->j", r, y)
-            u0 = u0 + A.T @ r
+            ry = ry - np.einsum("ij,ij->j", r, y)
+            u0 = u0 - A.T @ r
             row += y.shape[0]
         for (K, *_), wj in zip(self.terms[1:], work.w[1:]):
             u0 -= rho * (K.T @ wj)
-        xo = work.z[0]
-        gap = certificates.l1_gap(xo, u0, rr, ry, self.weights[0], self.terms[0][1].nonneg, 1)
-        return np.maximum(gap - (0.5 * rr + (self.weights[0] * np.abs(xo)).sum(axis=0)) + work.values, 0.0)
+        s = certificates.dual_scale(u0, self.l1_rows[0], self.terms[0][1].nonneg, 1)
+        return np.maximum(work.values - (s * ry - 0.5 * s * s * rr), 0.0)
 
     def _solver(self, level):
         if level not in self.solvers:
@@ -381,6 +384,8 @@ class _ADMM:
                          self.stopped, self.layout)
 
     def step(self, s):
+        from .. import _kernels  # numba: loaded on first use, not at import
+
         work, levels = s.work, s.levels.copy()
         k = s.iteration + 1
         error = s.error.reshape(-1).copy()
@@ -388,33 +393,46 @@ class _ADMM:
         rho = self.rho0 * 2.0**level  # per running signal (column)
         rhs = work.back * rho
         rhs += work.aty
-        x = np.empty_like(rhs)
         groups = self._groups(level)
-        for lv, cols in groups:
-            x[:, cols] = self._solver(lv) @ rhs[:, cols]
+        if len(groups) == 1:
+            x = self._solver(groups[0][0]) @ rhs
+        else:
+            x = np.empty_like(rhs)
+            for lv, cols in groups:
+                x[:, cols] = self._solver(lv) @ rhs[:, cols]
         balance = k <= self._BALANCE_UNTIL and k % self._BALANCE_EVERY == 0
-        residuals = self.weights is None or balance
-        z, w, back = [], [], np.zeros_like(x)
-        r2 = kx2 = z2 = dual = 0.0
-        for (K, reg, shape, _), z_old, w_old in zip(self.terms, work.z, work.w):
+        residuals = not self.certified or balance
+        z, w, back = [], [], None
+        r2 = kx2 = z2 = dual = own = 0.0
+        inv_rho = 1.0 / rho
+        for (K, reg, shape, _), lam, z_old, w_old in zip(self.terms, self.l1_rows, work.z, work.w):
             kx = x if K is None else K @ x
-            v = self._RELAX * kx  # over-relaxation (Eckstein & Bertsekas), then the scaled dual
-            relaxed_old = (1 - self._RELAX) * z_old
-            v += relaxed_old
-            v += w_old
-            zj = self._prox(reg, shape, v, groups)
-            v -= zj  # the new scaled dual
-            if residuals:  # ‖Kx − z‖, ‖Kx‖, ‖z‖ and the dual residual ‖Kᵀ(z − z_prev)‖ (times ρ)
-                diff = np.subtract(kx, zj, out=relaxed_old)
-                r2, kx2, z2 = r2 + _column_squares(diff), kx2 + _column_squares(kx), z2 + _column_squares(zj)
-                diff = np.subtract(zj, z_old, out=diff)
-                dual = dual + (diff if K is None else K.T @ diff)
-            diff = np.subtract(zj, v, out=relaxed_old)
-            back += diff if K is None else K.T @ diff
+            if lam is not None:  # an ℓ1 norm: the update in one pass
+                zj, wj, diff, sums = _kernels.admm_l1_update(kx, z_old, w_old, lam, inv_rho, self._RELAX, reg.nonneg)
+                if K is None:
+                    own = sums[3]
+            else:
+                wj = self._RELAX * kx  # over-relaxation (Eckstein & Bertsekas), then the scaled dual
+                wj += (1 - self._RELAX) * z_old
+                wj += w_old
+                zj = self._prox(reg, shape, wj, groups)
+                wj -= zj
+                diff = zj - wj
+                sums = (_column_squares(kx - zj), _column_squares(kx), _column_squares(zj)) if residuals else None
+            if residuals:  # ‖Kx − z‖², ‖Kx‖², ‖z‖² and the dual residual Kᵀ(z − z_prev) (over ρ)
+                r2, kx2, z2 = r2 + sums[0], kx2 + sums[1], z2 + sums[2]
+                dz = zj - z_old
+                dual = dual + (dz if K is None else K.T @ dz)
+            image = diff if K is None else K.T @ diff
+            if back is None:
+                back = image
+            else:
+                back += image
             z.append(zj)
-            w.append(v)
+            w.append(wj)
+        back = np.zeros_like(x) if back is None else back
         output = self._output(x, z)
-        values, images = self._values(output, work.ys)
+        values, images = self._values(output, work.ys, own if self.certified else None)
         work = _Work(work.active, x, tuple(z), tuple(w), back, work.aty, work.ys, values, output)
         objective = self.stopped_objective + float(np.sum(values))
         running = error[work.active]
@@ -425,7 +443,7 @@ class _ADMM:
             dual = np.sqrt(_column_squares(dual)) / np.maximum(np.sqrt(_column_squares(ktw)), 1e-300)
         if not self.terms:  # least squares: solved in one step
             running = np.zeros(x.shape[1])
-        elif self.weights is None:
+        elif not self.certified:
             running = np.maximum(primal, dual)
         elif k % self._CHECK_EVERY == 0:
             running = self._gaps(work, images, rho) / np.maximum(values, 1e-300)
@@ -450,7 +468,7 @@ class _ADMM:
         """Record the signals in ``done`` as final and drop them from ``work``."""
         self.stopped = self.stopped.copy()  # earlier states keep theirs
         self.stopped[:, work.active[done]] = work.output[:, done]
-        if self.weights is not None:
+        if self.certified:
             self.stopped_objective += float(np.sum(work.values[done]))
         else:
             self.stopped_objective += self._values(work.output[:, done], tuple(y[:, done] for y in work.ys))[0]
