@@ -22,10 +22,15 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     """Cyclic coordinate descent for the Lasso ``½‖y − Dx‖² + Σ λ_i|x_i|`` (optionally ``x ≥ 0``), per signal.
 
     Each signal runs its own sweeps on the Gram ``DᵀD`` with covariance
-    updates (Friedman, Hastie & Tibshirani 2010): a coordinate costs one
-    column of the Gram, and only when it changes. The duality gap, a
-    certificate (``F(x) − F* ≤ gap``), is computed after every sweep, and a
-    signal stops when ``gap ≤ tol·‖y‖²`` (scikit-learn's rule).
+    updates (Friedman, Hastie & Tibshirani 2010), over a working set: the
+    non-zero atoms and the zero atoms closest to entering, doubled until
+    the whole problem is solved (Massias, Gramfort & Salmon 2018), so a
+    change costs the size of the working set, not ``m``. Once a sweep
+    leaves the support and the signs unchanged, the exact solution on them
+    (one small Cholesky solve) is taken if it lowers the objective. The
+    duality gap of the whole problem, a certificate (``F(x) − F* ≤ gap``),
+    decides when a signal stops: ``gap ≤ tol·‖y‖²`` (scikit-learn's rule).
+    Signals run in parallel, one chunk per numba thread.
 
     Parameters
     ----------
@@ -33,15 +38,15 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
         One layer (any operator, formed densely), ``pc.chain(y, [(D, pc.L1(lam, nonneg=...))])``;
         ``lam`` a scalar or per-atom weights.
     max_iter : int, default 1000
-        Sweeps at most; stopping there gives ``converged=False`` and a
-        :class:`proxcore.ConvergenceWarning`.
+        Sweeps (over the working set) at most; stopping there gives
+        ``converged=False`` and a :class:`proxcore.ConvergenceWarning`.
     tol : float, default 1e-6
         Relative duality gap: converged when ``gap ≤ tol·‖y‖²`` per signal.
     x0 : array, optional
         Starting point (default zeros); never modified.
     jit : bool, default True
-        The numba kernel (compiled on first call, cached); ``False`` uses its
-        NumPy twin.
+        The numba kernel (compiled on first call, cached); ``False`` runs
+        the same source in Python (slow; the reference for the compiled one).
 
     Returns
     -------
