@@ -148,7 +148,7 @@ def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_o
 
 
 @_jit
-def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, z, w, diff, stats):
+def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_diff, z, w, diff, stats):
     # one ADMM z/w update of an ℓ1 term, fused: the relaxed point, its soft threshold at λ_r/ρ_c, the scaled
     # dual, z − w (the x-update's next right-hand side), and the per-signal sums
     R, C = kx.shape
@@ -156,7 +156,8 @@ def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, z, w, diff, st
         lr = lam[r]
         for c in range(C):
             k = kx[r, c]
-            v = relax * k + keep * z_old[r, c] + w_old[r, c]
+            zo = z_old[r, c]
+            v = relax * k + keep * zo + w_old[r, c]
             t = lr * inv_rho[c]
             if nonneg:
                 a = v - t
@@ -167,13 +168,17 @@ def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, z, w, diff, st
             wi = v - zi
             z[r, c] = zi
             w[r, c] = wi
-            diff[r, c] = zi - wi
-            e = np.float64(k) - np.float64(zi)
+            if want_diff:
+                diff[r, c] = zi - wi
+            k64, z64 = np.float64(k), np.float64(zi)
+            e = k64 - z64
+            dz = z64 - np.float64(zo)
             stats[0, c] += e * e
-            stats[1, c] += np.float64(k) * np.float64(k)
-            stats[2, c] += np.float64(zi) * np.float64(zi)
-            stats[3, c] += lr * abs(np.float64(zi))
-
+            stats[1, c] += k64 * k64
+            stats[2, c] += z64 * z64
+            stats[3, c] += lr * abs(z64)
+            stats[4, c] += dz * dz
+            stats[5, c] += np.float64(wi) * np.float64(wi)
 
 def _out(v):
     return np.empty(v.shape, dtype=v.dtype)
@@ -266,22 +271,24 @@ def extrapolate(x, x_prev, beta):
     return accelerate(x, x, x_prev, beta)[0]
 
 
-def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg):
+def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):
     """The ADMM update of a term ``λ‖z‖₁`` (``nonneg``: with ``z ≥ 0``) in one pass (numba).
 
     With ``v = relax·kx + (1 − relax)·z_old + w_old`` (over-relaxation), returns
     ``(z, w, diff, stats)``: ``z = soft(v, λ_r/ρ_c)`` (row ``r``, signal ``c``;
     ``inv_rho`` holds ``1/ρ_c``, ``lam`` one weight per row in ``kx``'s dtype),
-    the scaled dual ``w = v − z``, ``diff = z − w``, and ``stats[:, c]`` (float64)
-    ``‖kx − z‖²``, ``‖kx‖²``, ``‖z‖²``, ``Σ_r λ_r|z_rc|``.
+    the scaled dual ``w = v − z``, ``diff = z − w`` (None unless ``want_diff``),
+    and ``stats[:, c]`` (float64) ``‖kx − z‖²``, ``‖kx‖²``, ``‖z‖²``,
+    ``Σ_r λ_r|z_rc|``, ``‖z − z_old‖²``, ``‖w‖²``: the residuals, scales and
+    penalty an ADMM iteration needs.
     """
     kx, z_old, w_old, lam, inv_rho = _writable(kx, z_old, w_old, lam, inv_rho)
-    z, w, diff = _out(kx), _out(kx), _out(kx)
-    stats = np.zeros((4, kx.shape[1]))
+    z, w = _out(kx), _out(kx)
+    diff = _out(kx) if want_diff else np.empty((0, 0), kx.dtype)
+    stats = np.zeros((6, kx.shape[1]))
     relax, keep = kx.dtype.type(relax), kx.dtype.type(1 - relax)
-    _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, bool(nonneg), z, w, diff, stats)
-    return z, w, diff, stats
-
+    _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, bool(nonneg), bool(want_diff), z, w, diff, stats)
+    return z, w, (diff if want_diff else None), stats
 
 # ----------------------------------------------------------------- NumPy twins
 def soft_threshold_numpy(v, thr):
@@ -336,13 +343,14 @@ def extrapolate_numpy(x, x_prev, beta):
     return x + beta * (x - x_prev)
 
 
-def admm_l1_update_numpy(kx, z_old, w_old, lam, inv_rho, relax, nonneg):
+def admm_l1_update_numpy(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):
     v = kx.dtype.type(relax) * kx + kx.dtype.type(1 - relax) * z_old + w_old
     thr = lam[:, None] * inv_rho[None, :]
     z = np.maximum(v - thr, 0) if nonneg else np.sign(v) * np.maximum(np.abs(v) - thr, 0)
     z = z.astype(kx.dtype, copy=False)
     w = v - z
-    k64, z64 = kx.astype(np.float64), z.astype(np.float64)
+    k64, z64, o64, w64 = (a.astype(np.float64) for a in (kx, z, z_old, w))
     stats = np.stack([((k64 - z64) ** 2).sum(0), (k64 * k64).sum(0), (z64 * z64).sum(0),
-                      (lam.astype(np.float64)[:, None] * np.abs(z64)).sum(0)])
-    return z, w, z - w, stats
+                      (lam.astype(np.float64)[:, None] * np.abs(z64)).sum(0), ((z64 - o64) ** 2).sum(0),
+                      (w64 * w64).sum(0)])
+    return z, w, (z - w if want_diff else None), stats

@@ -214,6 +214,20 @@ class Convolution(LinearOperator):
         )
 
     # ------------------------------------------------------------------ spectra
+    def response(self):
+        """The frequency response ``d̂_{k,c}(ω)``, shape ``(K, C, *freq)`` (``C = 1`` for one channel), read-only.
+
+        ``freq`` is the real FFT's half spectrum of ``signal_shape``
+        (:func:`scipy.fft.rfftn`); in the filters' precision.
+
+        Examples
+        --------
+        >>> import numpy as np, proxcore as pc
+        >>> pc.Convolution(np.array([[1.0, -1.0]]), 4).response().round(12)[0, 0]   # 1 − e^{−iω}
+        array([0.+0.j, 1.+1.j, 2.+0.j])
+        """
+        return self._H
+
     def _response64(self):
         canonical = self.filters if self.multichannel else self.filters[:, None]
         folded = _fold(np.asarray(canonical, dtype=np.float64), self.signal_shape)

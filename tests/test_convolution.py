@@ -459,3 +459,89 @@ def test_same_operator_and_objective_as_sporco(rng):
     sporco_objective = b.obfn_dfd() + 0.1 * b.obfn_reg()[1]  # ½‖DX − s‖² + λ‖X‖₁, SPORCO's own ObjFun
     assert abs(problem.objective(X) - sporco_objective) <= 1e-12 * sporco_objective
     assert abs(b.getitstat().ObjFun[-1] - sporco_objective) <= 1e-12 * sporco_objective
+
+
+# ----------------------------------------------------------------------------- conv-admm
+def _dense_lasso_optimum(D, y, reg):
+    """F* from scikit-learn's coordinate descent on the dense matrix of D (an independent solver)."""
+    from sklearn.linear_model import Lasso
+
+    M = dense(D)
+    n = M.shape[0]
+    lam = np.asarray(reg.lam, dtype=np.float64)
+    lam = np.broadcast_to(lam.reshape(lam.shape + (1,) * (len(D.in_shape) - lam.ndim)), D.in_shape).reshape(-1)
+    fit = Lasso(alpha=1.0 / n, fit_intercept=False, tol=1e-14, max_iter=200_000, positive=reg.nonneg)
+    fit.fit(M / lam, np.asarray(y, np.float64).ravel())  # per-entry weights folded into the columns
+    x = fit.coef_ / lam
+    r = M @ x - np.asarray(y, np.float64).ravel()
+    return 0.5 * float(r @ r) + float(np.sum(lam * np.abs(x)))
+
+
+@pytest.mark.parametrize("reg", [pc.L1(0.1), pc.L1(0.1, nonneg=True), pc.L1(np.array([0.05, 0.1, 0.2]))])
+def test_conv_admm_reaches_the_lasso_optimum(rng, reg):
+    """ADMM with the Sherman–Morrison x-update: the optimum of scikit-learn's CD on the dense matrix."""
+    D, y = _conv_problem(rng)
+    res = pc.solve(pc.chain(y, [(D, reg)]), method="conv-admm", tol=1e-9, max_iter=5000)
+    assert res.converged, res.message
+    optimum = _dense_lasso_optimum(D, y, reg)
+    assert abs(res.objective - optimum) <= 1e-8 * optimum
+    assert res.objective == pytest.approx(pc.chain(y, [(D, reg)]).objective(res.x), rel=1e-12)
+    if reg.nonneg:
+        assert res.x.min() >= 0
+    assert np.count_nonzero(res.x) < res.x.size / 2  # the returned code is the sparse ADMM variable
+
+
+def test_conv_admm_float32_batch_and_inputs_untouched(rng):
+    D, y = _conv_problem(rng, np.float32)
+    Y = frozen(np.stack([y, 0.5 * y], axis=-1))
+    x0 = frozen(np.zeros(D.in_shape + (2,), dtype=np.float32))
+    seen = []
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method="conv-admm", tol=1e-4, x0=x0,
+                   callback=lambda state: seen.append(state.x.dtype))
+    assert res.converged and res.x.dtype == np.float32 and res.x.shape == D.in_shape + (2,)
+    assert set(seen) == {np.dtype(np.float32)}
+    one = pc.solve(pc.chain(Y[..., 1], [(D, pc.L1(0.1))]), method="conv-admm", tol=1e-4)
+    np.testing.assert_allclose(res.x[..., 1], one.x, atol=1e-3)
+    wide = pc.solve(pc.chain(Y.astype(np.float64), [(pc.Convolution(D.filters.astype(np.float64), D.signal_shape),
+                                                     pc.L1(0.1))]), method="conv-admm", tol=1e-10)
+    assert abs(res.objective - wide.objective) <= 1e-4 * wide.objective
+
+
+def test_conv_admm_refuses_what_it_cannot_solve(rng):
+    D, y = _conv_problem(rng)
+    with pytest.raises(pc.InvalidParameterError, match="one-channel pc.Convolution"):
+        pc.solve(pc.chain(y.ravel(), [(pc.Matrix(dense(D)), pc.L1(0.1))]), method="conv-admm")
+    multi = pc.Convolution(rng.standard_normal((3, 2, 3, 3)), (12, 10))
+    with pytest.raises(pc.InvalidParameterError, match="one-channel"):
+        pc.solve(pc.chain(rng.standard_normal((2, 12, 10)), [(multi, pc.L1(0.1))]), method="conv-admm")
+    with pytest.raises(pc.InvalidParameterError, match="convex"):
+        pc.solve(pc.chain(y, [(D, pc.L0(0.1))]), method="conv-admm")
+    with pytest.raises(pc.InvalidParameterError, match="'rho'"):
+        pc.solve(pc.chain(y, [(D, pc.L1(0.1))]), method="conv-admm", rho=0.0)
+    with pytest.raises(pc.InvalidParameterError, match="'x0'"):
+        pc.solve(pc.chain(y, [(D, pc.L1(0.1))]), method="conv-admm", x0=np.zeros(3))
+
+
+def test_conv_admm_matches_sporco_iteration_by_iteration(rng):
+    """The same algorithm as SPORCO's ConvBPDN (ρ = 50λ + 1, relaxation 1.8, SPORCO's ρ balancing), iterate for
+    iterate: after 1, 7 and 30 iterations the sparse codes and ρ agree to rounding."""
+    pytest.importorskip("sporco")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sporco.admm import cbpdn
+
+    D, y = _conv_problem(rng)
+    h = np.asarray(D.filters)
+    problem = pc.chain(y, [(D, pc.L1(0.1))])
+    for iters in (1, 7, 30):
+        opt = cbpdn.ConvBPDN.Options({"Verbose": False, "MaxMainIter": iters, "RelStopTol": 0.0})
+        b = cbpdn.ConvBPDN(np.moveaxis(h, 0, -1).copy(), y, 0.1, opt)
+        b.solve()
+        Y = np.moveaxis(np.asarray(b.getcoef()).reshape(y.shape + (3,)), -1, 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pc.ConvergenceWarning)
+            ours = pc.solve(problem, method="conv-admm", max_iter=iters, tol=0.0)
+        np.testing.assert_allclose(ours.x, Y, rtol=0, atol=1e-12)
+        assert ours.step == pytest.approx(float(b.rho), rel=1e-12)

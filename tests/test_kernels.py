@@ -96,6 +96,12 @@ def test_fused_admm_l1_update_matches_numpy(dtype, nonneg, rng):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(fast[3], twin[3], rtol=1e-12, atol=1e-300)
     z, w, diff, stats = fast
+    lean = K.admm_l1_update(kx, z_old, w_old, lam, inv_rho, 1.8, nonneg, want_diff=False)
+    assert lean[2] is None and K.admm_l1_update_numpy(kx, z_old, w_old, lam, inv_rho, 1.8, nonneg, False)[2] is None
+    np.testing.assert_array_equal(lean[0], z)
+    np.testing.assert_array_equal(lean[3], stats)
+    np.testing.assert_allclose(stats[4], ((z - z_old).astype(np.float64) ** 2).sum(0), rtol=1e-5)
+    np.testing.assert_allclose(stats[5], (w.astype(np.float64) ** 2).sum(0), rtol=1e-5)
     # z is the prox of v = 1.8·kx − 0.8·z_old + w_old at λ_r/ρ_c, w = v − z, diff = z − w
     v = (dtype(1.8) * kx + dtype(1 - 1.8) * z_old + w_old).astype(np.float64)
     thr = lam[:, None].astype(np.float64) * inv_rho[None, :]

@@ -3,7 +3,9 @@
 Registers, through the ``proxcore`` entry-point group like any third-party
 package, the dictionary and operator ``convolution``: a
 :class:`proxcore.Convolution` from given filters, or from ``n_filters``
-random unit-norm filters. (:class:`proxcore.L0Inf`, the stripe constraint,
+random unit-norm filters; and the pursuit ``conv-admm``, convolutional
+basis pursuit by ADMM with the exact Fourier-domain x-update
+(:func:`conv_admm`). (:class:`proxcore.L0Inf`, the stripe constraint,
 is a core regularizer, named ``l0inf`` by the ``regularizers`` plugin.) A
 spec can name it::
 
@@ -19,11 +21,12 @@ spec can name it::
 
 from proxcore.plugins import hookimpl
 
+from .admm import conv_admm
 from .factories import convolution
 
 PROXCORE_PLUGIN_API = (1, 0)
 
-__all__ = ["convolution"]
+__all__ = ["convolution", "conv_admm"]
 
 
 @hookimpl
@@ -35,3 +38,8 @@ def proxcore_dictionaries():
 def proxcore_operators():
     return {"convolution": convolution}
 
+
+
+@hookimpl
+def proxcore_pursuits():
+    return {"conv-admm": conv_admm}
