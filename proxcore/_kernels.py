@@ -100,28 +100,27 @@ def _keep_largest(v, s, out):
             out[i, c] = v[i, c]
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _add_step_sums(stats, c, xi, zi, pi):
-    # ‖x − z‖², ‖x‖², ‖z‖², ⟨z − x, x − x_prev⟩ of column c, accumulated in float64 for every dtype
-    x64, z64 = np.float64(xi), np.float64(zi)
-    d = x64 - z64
-    stats[0, c] += d * d
-    stats[1, c] += x64 * x64
-    stats[2, c] += z64 * z64
-    stats[3, c] += -d * (x64 - np.float64(pi))
-
-
 @_jit
 def _accelerate(x, z, x_prev, beta, extrapolate, z_out, stats):
     # one pass: the per-signal sums of a proximal gradient step and, if asked, the
     # extrapolated point x + β_c (x − x_prev)
     R, C = x.shape
+    acc = np.zeros(stats.shape)  # local: the compiler then knows the outputs do not alias it, and vectorizes
     for r in range(R):
         for c in range(C):
             xi = x[r, c]
-            _add_step_sums(stats, c, xi, z[r, c], x_prev[r, c])
+            pi = x_prev[r, c]
+            # ‖x − z‖², ‖x‖², ‖z‖², ⟨z − x, x − x_prev⟩ of column c, in float64 for every dtype (written out:
+            # through a helper the compiler loses sight of acc being local, and the loop stays scalar)
+            x64, z64 = np.float64(xi), np.float64(z[r, c])
+            d = x64 - z64
+            acc[0, c] += d * d
+            acc[1, c] += x64 * x64
+            acc[2, c] += z64 * z64
+            acc[3, c] += -d * (x64 - np.float64(pi))
             if extrapolate:
-                z_out[r, c] = xi + beta[c] * (xi - x_prev[r, c])
+                z_out[r, c] = xi + beta[c] * (xi - pi)
+    stats += acc
 
 
 @_jit
@@ -129,11 +128,14 @@ def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_o
     # the whole accelerated ℓ1 step in one pass: x = soft(z − step·g, thr), the sums of
     # _accelerate, the penalty Σ λ_r|x| per signal (stats[4]), and the extrapolated point
     R, C = z.shape
+    acc = np.zeros(stats.shape)  # local: not aliased by the outputs, so the loop vectorizes
     for r in range(R):
         t = thr[r]
         w = lam[r]
         for c in range(C):
-            u = z[r, c] - step * g[r, c]
+            zi = z[r, c]
+            pi = x_prev[r, c]
+            u = zi - step * g[r, c]
             if nonneg:
                 a = u - t
                 xi = a if a > 0 else u - u
@@ -141,10 +143,16 @@ def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_o
                 a = abs(u) - t
                 xi = (a if u > 0 else -a) if a > 0 else u - u
             x_out[r, c] = xi
-            _add_step_sums(stats, c, xi, z[r, c], x_prev[r, c])
-            stats[4, c] += w * abs(np.float64(xi))
+            x64, z64 = np.float64(xi), np.float64(zi)  # the sums of _accelerate, written out (see there)
+            d = x64 - z64
+            acc[0, c] += d * d
+            acc[1, c] += x64 * x64
+            acc[2, c] += z64 * z64
+            acc[3, c] += -d * (x64 - np.float64(pi))
+            acc[4, c] += w * abs(x64)
             if extrapolate:
-                z_out[r, c] = xi + beta[c] * (xi - x_prev[r, c])
+                z_out[r, c] = xi + beta[c] * (xi - pi)
+    stats += acc
 
 
 @_jit
@@ -152,6 +160,7 @@ def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_diff, z, 
     # one ADMM z/w update of an ℓ1 term, fused: the relaxed point, its soft threshold at λ_r/ρ_c, the scaled
     # dual, z − w (the x-update's next right-hand side), and the per-signal sums
     R, C = kx.shape
+    acc = np.zeros(stats.shape)  # local: not aliased by the outputs, so the loop vectorizes
     for r in range(R):
         lr = lam[r]
         for c in range(C):
@@ -173,12 +182,13 @@ def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_diff, z, 
             k64, z64 = np.float64(k), np.float64(zi)
             e = k64 - z64
             dz = z64 - np.float64(zo)
-            stats[0, c] += e * e
-            stats[1, c] += k64 * k64
-            stats[2, c] += z64 * z64
-            stats[3, c] += lr * abs(z64)
-            stats[4, c] += dz * dz
-            stats[5, c] += np.float64(wi) * np.float64(wi)
+            acc[0, c] += e * e
+            acc[1, c] += k64 * k64
+            acc[2, c] += z64 * z64
+            acc[3, c] += lr * abs(z64)
+            acc[4, c] += dz * dz
+            acc[5, c] += np.float64(wi) * np.float64(wi)
+    stats += acc
 
 def _out(v):
     return np.empty(v.shape, dtype=v.dtype)
