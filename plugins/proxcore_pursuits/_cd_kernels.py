@@ -48,32 +48,25 @@ _FIRST_SIZE = 10
 
 
 def _top(score, order, q):
-    """Rearrange ``order`` (``0..m−1``) so that its first ``q`` entries index the ``q`` largest scores (Hoare's
-    quickselect: ``O(m)``, where a sort costs several times more than the rest of an outer iteration)."""
-    m = score.size
-    for i in range(m):
-        order[i] = i
-    lo = 0
-    hi = m - 1
-    while lo < hi:
-        pivot = score[order[(lo + hi) // 2]]
-        i = lo
-        j = hi
-        while i <= j:
-            while score[order[i]] > pivot:
-                i += 1
-            while score[order[j]] < pivot:
-                j -= 1
-            if i <= j:
-                order[i], order[j] = order[j], order[i]
-                i += 1
-                j -= 1
-        if q - 1 <= j:
-            hi = j
-        elif q - 1 >= i:
-            lo = i
+    """Put in ``order[:q]`` the indices of the ``q`` largest scores, largest first (ties: the lower index first).
+
+    One pass with a sorted buffer of ``q`` entries: an index enters only if it beats the buffer's last, which
+    after the first few is rare, so this costs about ``m`` comparisons (a sort of all ``m`` costs several
+    times more than the rest of an outer iteration)."""
+    n = 0
+    for i in range(score.size):
+        s = score[i]
+        if n < q:
+            j = n
+            n += 1
+        elif s > score[order[q - 1]]:
+            j = q - 1
         else:
-            break
+            continue
+        while j > 0 and score[order[j - 1]] < s:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = i
 
 
 def _restricted(x, ws, size, b, cW, lam, yj, nonneg):
