@@ -63,7 +63,7 @@ def solvers(D, Y, lam, threads=1):
 
     out = {
         "proxcore fista": (proxcore_run("fista", "gap_tol"), [1e-2, 1e-3, 1e-4, 1e-6, 1e-8, 1e-10]),
-        "proxcore cd": (proxcore_run("cd", "tol"), [1e-2, 1e-3, 1e-4, 1e-6, 1e-8, 1e-10]),
+        "proxcore cd": (proxcore_run("cd", "tol"), [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-6, 1e-8, 1e-10]),
         "proxcore lars": (proxcore_run("lars", None), [None]),
     }
     spams = h.peer("spams")
@@ -86,7 +86,7 @@ def solvers(D, Y, lam, threads=1):
         def sklearn_encode(max_iter):  # rows as samples; lasso_cd divides alpha by n itself; no tol: sweep max_iter
             return sparse_encode(Y.T, D.T, algorithm="lasso_cd", alpha=lam, max_iter=max_iter).T
 
-        out["scikit-learn Lasso (Gram)"] = (sklearn_lasso, [1e-2, 1e-4, 1e-6, 1e-8])
+        out["scikit-learn Lasso (Gram)"] = (sklearn_lasso, [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-6, 1e-8])
         out["scikit-learn sparse_encode"] = (sklearn_encode, [10, 100, 1000])
     else:
         out["scikit-learn Lasso (Gram)"] = out["scikit-learn sparse_encode"] = None

@@ -202,11 +202,14 @@ class _ADMM:
 
     ``x ← (AᵀA + ρΣK_jᵀK_j)⁻¹(Aᵀy + ρΣK_jᵀ(z_j − w_j))``,
     ``z_j ← prox_{h_j/ρ}(K_j x + w_j)``, ``w_j ← w_j + K_j x − z_j`` (with
-    over-relaxation). Each signal has its own ``ρ = ρ_0·2^level``, balanced
-    against its residuals (Boyd et al. 2011, §3.4.1) every
-    ``_BALANCE_EVERY`` iterations during the first ``_BALANCE_UNTIL`` only,
-    so the convergence theory applies from then on; one inverse (from a
-    Cholesky factor) per level in use.
+    over-relaxation ``α = 1.8``). Each signal has its own ``ρ = ρ_0·2^level``,
+    doubled or halved when its relative primal residual is ``_BALANCE_RATIO``
+    times its relative dual one or conversely (Boyd et al. 2011, §3.4.1, with
+    the normalised residuals of Wohlberg 2015), every ``_BALANCE_EVERY``
+    iterations during the first ``_BALANCE_UNTIL`` only, so the convergence
+    theory applies from then on; one inverse (from a Cholesky factor) per
+    level in use, the running signals kept sorted by level so that each
+    level's columns are one slice.
 
     Stopping, per signal: when every term is an ℓ1 norm (the ML-BP family)
     the relative duality gap of the output, a certificate, checked every
