@@ -545,3 +545,25 @@ def test_conv_admm_matches_sporco_iteration_by_iteration(rng):
             ours = pc.solve(problem, method="conv-admm", max_iter=iters, tol=0.0)
         np.testing.assert_allclose(ours.x, Y, rtol=0, atol=1e-12)
         assert ours.step == pytest.approx(float(b.rho), rel=1e-12)
+
+
+class _Box(pc.Regularizer):
+    """The indicator of ``|x| ≤ c``: convex, a prox but no ℓ1 structure (conv-admm's generic y-update)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def value(self, x):
+        return 0.0 if np.all(np.abs(x) <= self.c * (1 + 1e-12)) else np.inf
+
+    def prox(self, v, step):
+        return np.clip(v, -self.c, self.c)
+
+
+def test_conv_admm_takes_any_convex_regularizer_with_a_prox(rng):
+    D, y = _conv_problem(rng)
+    problem = pc.chain(y, [(D, _Box(0.05))])
+    res = pc.solve(problem, method="conv-admm", tol=1e-9, max_iter=20_000)
+    ref = pc.solve(problem, method="fista", tol=1e-12, max_iter=50_000)
+    assert res.converged and np.abs(res.x).max() <= 0.05
+    assert abs(res.objective - ref.objective) <= 1e-7 * ref.objective

@@ -76,6 +76,8 @@ RATES = {
     "cd": "monotone",
     # the homotopy ends at the exact Lasso solution (up to rounding), not merely near it
     "lars": "optimum",
+    # ADMM with an exact x-update: its iterates converge to a minimizer (not monotonically)
+    "conv-admm": "near-optimum",
 }
 
 from ._conformance import conformance_cases, conformance_test  # noqa: E402  (needs RATES above)

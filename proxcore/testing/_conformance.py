@@ -126,11 +126,17 @@ def _problems():
     D2 = rng.standard_normal((32, 24))
     D2 /= np.linalg.norm(D2, axis=0)
     Y2 = D @ (D2 @ np.abs(X[:24])) + 0.01 * rng.standard_normal((16, 3))
+    h = rng.standard_normal((3, 5))
+    C = pc.Convolution(h / np.linalg.norm(h, axis=1, keepdims=True), 24)  # 3 filters, signals of length 24
+    codes = np.zeros((3, 24, 2))
+    codes[rng.integers(0, 3, 6), rng.integers(0, 24, 6), [0, 0, 0, 1, 1, 1]] = 1.0
+    S = C @ codes + 0.01 * rng.standard_normal((24, 2))
     return [
         ("lasso", pc.chain(Y, [(D, pc.L1(0.1))])),
         ("nonneg lasso", pc.chain(np.abs(Y), [(D, pc.L1(0.1, nonneg=True))])),
         ("lasso float32", pc.chain(Y.astype(np.float32), [(D.astype(np.float32), pc.L1(0.1))])),
         ("l0-ball", pc.chain(Y, [(D, pc.L0Ball(3))])),
+        ("convolutional lasso", pc.chain(S, [(C, pc.L1(0.1))])),
         ("two-layer lasso", pc.chain(Y2, [(D, pc.L1(0.05)), (D2, pc.L1(0.05))])),
         # the deep coding problem: the same chain with per-layer tolerances ‖γ_{i−1} − D_iγ_i‖² ≤ ε_{i−1}
         ("two-layer with tolerances", with_tolerances(pc.chain(Y2, [(D, pc.L1(0.05)), (D2, pc.L1(0.05))]),
