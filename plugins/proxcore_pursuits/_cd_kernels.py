@@ -151,6 +151,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
         c = np.empty(m, dtype=B.dtype)
         score = np.empty(m)
         ws = np.empty(m, dtype=np.int64)  # the working set: its first `size` entries
+        every = np.arange(m)
         inside = np.zeros(m, dtype=np.bool_)
         GW = np.empty((m, m), dtype=B.dtype)  # G[W, W], rows and columns in the order of ws
         cW = np.empty(m, dtype=B.dtype)
@@ -178,20 +179,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                         row = G[k]
                         for i in range(m):
                             c[i] -= row[i] * xk
-                xb = 0.0
-                xc = 0.0
-                l1 = 0.0
-                s = 1.0
-                for i in range(m):
-                    xb += x[i] * b[i]
-                    xc += x[i] * c[i]
-                    l1 += lam[i] * abs(x[i])
-                    ci = c[i] if nonneg else abs(c[i])
-                    if ci > 0 and lam[i] < s * ci:
-                        s = lam[i] / ci
-                rr = max(yy[j] - xb - xc, 0.0)
-                p = 0.5 * rr + l1
-                g = p - (s * (yy[j] - xb) - 0.5 * s * s * rr)
+                p, g = _restricted(x, every, m, b, c, lam, yy[j], nonneg)  # the working set of all atoms
                 if done > 0 and (g <= gap_tol * yy[j] or done >= max_iter or size == m):
                     break
                 # the working set: the non-zero atoms, then the zero atoms closest to entering
