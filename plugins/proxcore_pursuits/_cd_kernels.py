@@ -152,7 +152,6 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
         score = np.empty(m)
         ws = np.empty(m, dtype=np.int64)  # the working set: its first `size` entries
         every = np.arange(m)
-        inside = np.zeros(m, dtype=np.bool_)
         GW = np.empty((m, m), dtype=B.dtype)  # G[W, W], rows and columns in the order of ws
         cW = np.empty(m, dtype=B.dtype)
         S = np.empty(m, dtype=np.int64)  # the Newton step's support, as positions in ws
