@@ -197,6 +197,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                         GW[a, q] = G[ia, ws[q]]
                 # sweeps over the working set until its own gap is small; after a sweep that left the support
                 # and the signs as they were, the exact minimiser on them (it ends most runs)
+                tried = False  # the solve on the current support and signs was taken or refused already
                 while done < max_iter:
                     same = True
                     for a in range(size):
@@ -216,6 +217,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                         if new != old:
                             if (new > 0) != (old > 0) or (new < 0) != (old < 0):
                                 same = False
+                                tried = False
                             delta = new - old
                             x[i] = new
                             row = GW[a]
@@ -223,7 +225,9 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                                 cW[q] -= row[q] * delta
                     done += 1
                     p, sub = _restricted(x, ws, size, b, cW, lam, yy[j], nonneg)
-                    if same and sub > _INNER * gap_tol * yy[j]:
+                    if same and not tried and sub > _INNER * gap_tol * yy[j]:
+                        # (it depends on the support and the signs only: refused once, refused until they change)
+                        tried = True
                         value = _newton(x, ws, size, b, GW, cW, lam, yy[j], nonneg, p, S, L, tN, uN, cN)
                         if value < p:
                             p, sub = _restricted(x, ws, size, b, cW, lam, yy[j], nonneg)
