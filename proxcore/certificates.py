@@ -47,8 +47,7 @@ def l1_gap(x, c, rr, ry, lam, nonneg, k):
     Used by the engines, which have these quantities at hand.
     """
     axes = tuple(range(k))
-    penalty = (_expand(lam, x) * np.abs(x)).sum(axis=axes) if isinstance(lam, np.ndarray) else lam * np.abs(x).sum(
-        axis=axes)
+    penalty = (_expand(lam, x) * np.abs(x)).sum(axis=axes)  # _expand passes a scalar λ through
     s = dual_scale(c, lam, nonneg, k)  # s·r is dual-feasible
     return 0.5 * rr + penalty - (s * ry - 0.5 * s * s * rr)
 

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from proxcore import Convolution
+from proxcore.convolution import _contract_single
 from proxcore._validation import InvalidParameterError, check_scalar
 from proxcore.engines._loop import check_loop_options, initial_point, run
 
@@ -108,10 +109,7 @@ class _ConvADMM:
         return np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(self.batch)
 
     def _objective(self, y_hat, y, penalty=None):
-        acc = self.H[0] * y_hat[0]
-        for k in range(1, y_hat.shape[0]):
-            acc += self.H[k] * y_hat[k]
-        r = self._irfft(acc, 0)
+        r = self._irfft(_contract_single(self.H, y_hat), 0)
         r -= self.s
         return 0.5 * float(np.vdot(r, r)) + (self.reg.value(y) if penalty is None else penalty)
 
@@ -156,9 +154,7 @@ class _ConvADMM:
         np.subtract(s.y_hat, s.u_hat, out=b)
         b *= rho
         b += self.Dts
-        c = H[0] * b[0]
-        for k in range(1, K):
-            c += H[k] * b[k]
+        c = _contract_single(H, b)  # dᵀb̂ per frequency
         c /= rho + self.norm2
         for k in range(K):
             b[k] -= Hc[k] * c
