@@ -82,6 +82,21 @@ class LinearOperator(ABC):
     def adjoint(self, y):
         """Return ``Aᵀ y`` for ``y`` of shape ``out_shape + batch``."""
 
+    def apply_into(self, x, out):
+        """``A x``, written into ``out`` (shape ``out_shape + batch``) where the operator can.
+
+        Returns the result: ``out`` itself, or a new array for operators that
+        cannot write in place (the default returns ``self.apply(x)``; a dense
+        :class:`Matrix` writes with one BLAS call). Engines use it to reuse
+        their buffers from one iteration to the next, and must use the
+        returned array, never assume it is ``out``.
+        """
+        return self.apply(x)
+
+    def adjoint_into(self, y, out):
+        """``Aᵀ y`` written into ``out`` where the operator can; see :meth:`apply_into`."""
+        return self.adjoint(y)
+
     # ------------------------------------------------------------------ algebra
     @property
     def T(self) -> LinearOperator:
@@ -237,12 +252,23 @@ class Matrix(LinearOperator):
     def adjoint(self, y):
         return _matmul(self.array.T, y)
 
+    def apply_into(self, x, out):
+        return _matmul(self.array, x, out)
+
+    def adjoint_into(self, y, out):
+        return _matmul(self.array.T, y, out)
+
     def __repr__(self):
         kind = "sparse" if self.is_sparse else "dense"
         return f"<Matrix ({kind}, {self.dtype}): {self.in_shape} -> {self.out_shape}>"
 
 
-def _matmul(A, x):
+def _matmul(A, x, out=None):
+    """``A @ x`` over the leading axis of ``x``; into ``out`` when it is a dense product's C-contiguous result."""
+    if (out is not None and not issparse(A) and out.flags.c_contiguous and out.flags.writeable
+            and out.dtype == np.result_type(A, x) and out.shape == (A.shape[0],) + x.shape[1:]):
+        np.matmul(A, x.reshape(x.shape[0], -1), out=out.reshape(A.shape[0], -1))
+        return out
     if x.ndim <= 2:
         out = A @ x
     else:  # several batch axes: flatten them for one BLAS call
@@ -285,6 +311,12 @@ class _Adjoint(LinearOperator):
 
     def adjoint(self, y):
         return self.base.apply(y)
+
+    def apply_into(self, x, out):
+        return self.base.adjoint_into(x, out)
+
+    def adjoint_into(self, y, out):
+        return self.base.apply_into(y, out)
 
     @property
     def T(self):
@@ -354,6 +386,18 @@ class _Scaled(LinearOperator):
     def adjoint(self, y):
         out = self.base.adjoint(y)
         return out * out.dtype.type(self.scale)
+
+    def apply_into(self, x, out):
+        return self._scale(self.base.apply_into(x, out), out)
+
+    def adjoint_into(self, y, out):
+        return self._scale(self.base.adjoint_into(y, out), out)
+
+    def _scale(self, result, out):
+        if result is out:  # ours to scale in place; anything else may be the caller's input (Identity)
+            result *= result.dtype.type(self.scale)
+            return result
+        return result * result.dtype.type(self.scale)
 
     def __repr__(self):
         return f"{self.scale!r} * {self.base!r}"

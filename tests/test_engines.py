@@ -182,23 +182,24 @@ def test_per_atom_lam_agrees_with_sklearn_on_rescaled_columns(method, nonneg):
 
 
 class _Counted:
-    """Counts the products with every pc.Matrix (the Gram one included), by shape of the matrix and direction."""
+    """Counts the products with every pc.Matrix (the Gram one included), by shape of the matrix and direction.
+
+    A product is counted once, whether it is made by ``apply``/``adjoint`` or into a buffer.
+    """
 
     def __init__(self, monkeypatch):
         self.calls = []
-        apply, adjoint = pc.Matrix.apply, pc.Matrix.adjoint
         calls = self.calls
 
-        def counted_apply(op, x):
-            calls.append(("apply", op.array.shape, np.shape(x)))
-            return apply(op, x)
+        def counted(kind, method):
+            def wrapper(op, x, *out):
+                calls.append((kind, op.array.shape, np.shape(x)))
+                return method(op, x, *out)
+            return wrapper
 
-        def counted_adjoint(op, y):
-            calls.append(("adjoint", op.array.shape, np.shape(y)))
-            return adjoint(op, y)
-
-        monkeypatch.setattr(pc.Matrix, "apply", counted_apply)
-        monkeypatch.setattr(pc.Matrix, "adjoint", counted_adjoint)
+        for name, kind in (("apply", "apply"), ("apply_into", "apply"),
+                           ("adjoint", "adjoint"), ("adjoint_into", "adjoint")):
+            monkeypatch.setattr(pc.Matrix, name, counted(kind, getattr(pc.Matrix, name)))
 
 
 @pytest.mark.parametrize("options", [{"method": "ista"}, {"method": "fista"}, {"method": "fista", "restart": False},
@@ -422,3 +423,50 @@ def test_solve_is_pursuit_call(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pc.solve(problem, method="fista", tol=1e-6, max_iter=10_000)
+
+
+@pytest.mark.parametrize("options", [
+    {"method": "ista"}, {"method": "fista"}, {"method": "fista", "restart": False},
+    {"method": "fista", "backtracking": True}, {"method": "fista", "gap_tol": 1e-10},
+])
+@pytest.mark.parametrize("shape", [(12, 30), (30, 12)])  # wide: two products; tall: the Gram
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reused_buffers_give_the_iterates_of_fresh_ones(options, shape, dtype, rng):
+    """Without a callback the engine writes into the buffers of dead states; with one it allocates afresh.
+
+    Both runs make the same iterates, bit for bit, and the states a callback keeps stay as they were.
+    """
+    D = rng.standard_normal(shape).astype(dtype)
+    Y = rng.standard_normal((shape[0], 5)).astype(dtype)
+    problem = pc.chain(Y, [(D, pc.L1(0.3, nonneg=True))])
+    kept = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        reused = pc.solve(problem, max_iter=40, tol=0, **options)
+        fresh = pc.solve(problem, max_iter=40, tol=0, callback=lambda s: kept.append((s, s.x.copy())), **options)
+    np.testing.assert_array_equal(reused.x, fresh.x)
+    np.testing.assert_array_equal(reused.history["objective"], fresh.history["objective"])
+    assert all(np.array_equal(state.x, copy) for state, copy in kept)
+    assert len({id(state.x) for state, _ in kept}) == len(kept)
+
+
+def test_reused_buffers_do_not_grow_with_the_iterations(monkeypatch, lasso_batch):
+    from proxcore.engines import _workspace
+
+    created = []
+    original = _workspace.Workspace.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(_workspace.Workspace, "__init__", spy)
+    D, Y = lasso_batch
+    counts = []
+    for iterations in (5, 60):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pc.ConvergenceWarning)
+            pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method="fista", max_iter=iterations, tol=0)
+        counts.append(len(created[-1]._owned))
+    # at most x, z, Dx, Dz of two live states, the gradient and the residual
+    assert counts[0] == counts[1] <= 10, counts

@@ -63,9 +63,10 @@ def test_accelerate_and_extrapolate_match_numpy(dtype, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nonneg", [False, True])
-def test_fused_l1_step_matches_numpy(dtype, nonneg, rng):
-    z, g, p = rng.standard_normal((3, 7, 30)).astype(dtype)
-    lam = rng.uniform(0, 1, 7)
+@pytest.mark.parametrize("rows", [1, 7, 8])  # the kernels take rows two at a time: odd and even counts
+def test_fused_l1_step_matches_numpy(dtype, nonneg, rows, rng):
+    z, g, p = rng.standard_normal((3, rows, 30)).astype(dtype)
+    lam = rng.uniform(0, 1, rows)
     step = dtype(0.3)
     thr = (lam * 0.3).astype(dtype)
     beta = rng.uniform(0, 1, 30).astype(dtype)
@@ -84,9 +85,10 @@ def test_fused_l1_step_matches_numpy(dtype, nonneg, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nonneg", [False, True])
-def test_fused_admm_l1_update_matches_numpy(dtype, nonneg, rng):
-    kx, z_old, w_old = rng.standard_normal((3, 7, 30)).astype(dtype)
-    lam = rng.uniform(0, 1, 7).astype(dtype)
+@pytest.mark.parametrize("rows", [1, 7, 8])
+def test_fused_admm_l1_update_matches_numpy(dtype, nonneg, rows, rng):
+    kx, z_old, w_old = rng.standard_normal((3, rows, 30)).astype(dtype)
+    lam = rng.uniform(0, 1, rows).astype(dtype)
     lam[0] = 0.0
     inv_rho = rng.uniform(0.2, 2, 30).astype(dtype)
     fast = K.admm_l1_update(kx, z_old, w_old, lam, inv_rho, 1.8, nonneg)
@@ -110,6 +112,26 @@ def test_fused_admm_l1_update_matches_numpy(dtype, nonneg, rng):
     np.testing.assert_allclose(w + z, v, atol=1e-5 if dtype == np.float32 else 1e-12)
     np.testing.assert_array_equal(diff, z - w)
     np.testing.assert_allclose(stats[3], (lam[:, None] * np.abs(z)).astype(np.float64).sum(0), rtol=1e-5)
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_write_into_the_buffers_they_are_given(dtype, rng):
+    z, g, p = rng.standard_normal((3, 6, 9)).astype(dtype)
+    lam, beta = rng.uniform(0, 1, 6), rng.uniform(0, 1, 9).astype(dtype)
+    thr = (0.5 * lam).astype(dtype)
+    x_ref, z_ref, stats_ref = K.l1_step(z, g, dtype(0.5), thr, lam, False, p, beta)
+    x_out, z_out = np.full_like(z, np.nan), np.full_like(z, np.nan)
+    x, z_next, stats = K.l1_step(z, g, dtype(0.5), thr, lam, False, p, beta, (x_out, z_out))
+    assert x is x_out and z_next is z_out
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(z_next, z_ref)
+    np.testing.assert_array_equal(stats, stats_ref)
+    out = np.full_like(z, np.nan)
+    assert K.extrapolate(x, p, beta, out) is out
+    np.testing.assert_array_equal(out, K.extrapolate_numpy(x, p, beta))
+    for bad in (np.empty((6, 8), dtype), np.empty((6, 9), np.float16), np.empty((9, 6), dtype).T):
+        with pytest.raises(ValueError, match="out must be a writeable C-contiguous"):
+            K.extrapolate(x, p, beta, bad)
+
 
 def test_kernel_signatures_stay_bounded(rng):
     # callers normalise inputs, so each kernel compiles for float32 and float64 only

@@ -237,3 +237,30 @@ def test_caller_arrays_untouched(rng):
     before = opB @ np.ones(6)
     B[:] = 0
     np.testing.assert_array_equal(opB @ np.ones(6), before)
+
+
+def test_products_into_buffers(mats, rng):
+    """``apply_into``/``adjoint_into`` give ``apply``/``adjoint``; a dense Matrix writes into ``out``."""
+    A, B, _ = mats
+    a, b = pc.Matrix(A), pc.Matrix(B)
+    X, Y = frozen(rng.standard_normal((7, 3, 2))), frozen(rng.standard_normal((5, 3, 2)))
+    cases = [  # operator, input, direction, written into out
+        (a, X, "apply", True), (a, Y, "adjoint", True), (a.T, Y, "apply", True), (a.T, X, "adjoint", True),
+        (-2.0 * a, X, "apply", True), (a @ b, rng.standard_normal((4, 3, 2)), "apply", False),
+        (3.0 * pc.Identity(7), X, "apply", False),
+    ]
+    for op, x, kind, in_place in cases:
+        shape = tuple(op.out_shape if kind == "apply" else op.in_shape) + (3, 2)
+        out = np.full(shape, np.nan)
+        result = getattr(op, kind + "_into")(x, out)
+        np.testing.assert_allclose(result, getattr(op, kind)(x), rtol=1e-14)
+        assert (result is out) == in_place, (op, kind)
+    # an unsuitable buffer (dtype, layout, shape) is left alone and a new array returned
+    for bad in (np.full((5, 3, 2), 7.0, np.float32), np.full((2, 3, 5), 7.0).T, np.full((5, 6), 7.0)):
+        result = a.apply_into(X, bad)
+        assert result is not bad and result.shape == (5, 3, 2)
+        assert (bad == 7).all()
+    # the identity returns its input; scaling it never writes into the caller's array (frozen)
+    x = frozen(rng.standard_normal((7, 2)))
+    assert pc.Identity(7).apply_into(x, np.empty((7, 2))) is x
+    np.testing.assert_array_equal((2.0 * pc.Identity(7)).apply_into(x, np.empty((7, 2))), 2 * x)

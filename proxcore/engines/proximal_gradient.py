@@ -25,9 +25,11 @@ import numpy as np
 from .. import certificates
 from .._validation import InvalidParameterError, check_scalar
 from ..linalg import gram
+from ..operators import result_dtype
 from ..problem import Problem
 from ..regularizers import L1
 from ._loop import check_loop_options, initial_point, run
+from ._workspace import Workspace
 
 __all__ = ["ista", "fista", "ProxGradState", "proximal_step"]
 
@@ -56,7 +58,7 @@ def _columns(a, k):
 
 
 @functools.singledispatch
-def proximal_step(reg, z, grad, step, x_prev, beta, k):
+def proximal_step(reg, z, grad, step, x_prev, beta, k, out=(None, None)):
     """One proximal gradient step with the per-signal sums an engine needs, in as few passes as possible.
 
     Computes ``x = prox_{step·g}(z − step·∇f)`` and, per signal (column of
@@ -64,6 +66,9 @@ def proximal_step(reg, z, grad, step, x_prev, beta, k):
     float64: ``‖x − z‖²``, ``‖x‖²``, ``‖z‖²``, ``⟨z − x, x − x_prev⟩`` and,
     when a fifth row is present, ``g(x)``. With ``beta`` (one per signal, in
     ``x``'s dtype) it also returns the extrapolated ``x + β(x − x_prev)``.
+    ``out = (x_out, z_out)``: C-contiguous arrays shaped like ``z`` (or None)
+    that ``x`` and the extrapolated point may be written into; an
+    implementation may ignore them and return new arrays.
 
     Returns ``(x, z_next or None, stats)``. The default is the regularizer's
     prox followed by one fused pass; a regularizer may register a version
@@ -72,27 +77,45 @@ def proximal_step(reg, z, grad, step, x_prev, beta, k):
     from .. import _kernels
 
     x = np.asarray(reg.prox(z - step * grad, step), dtype=z.dtype)
-    z_next, stats = _kernels.accelerate(_columns(x, k), _columns(z, k), _columns(x_prev, k), beta)
-    return x, None if z_next is None else z_next.reshape(x.shape), stats
+    z_out = out[1] if beta is not None else None
+    z_next, stats = _kernels.accelerate(_columns(x, k), _columns(z, k), _columns(x_prev, k), beta,
+                                        _columns_of(z_out, k))
+    return x, _shaped(z_next, z_out, x.shape), stats
 
 
 @proximal_step.register
-def _(reg: L1, z, grad, step, x_prev, beta, k):
+def _(reg: L1, z, grad, step, x_prev, beta, k, out=(None, None)):
     from .. import _kernels
 
     rows = math.prod(z.shape[:k])
     lam = np.broadcast_to(np.asarray(reg.lam, dtype=np.float64).ravel(), (rows,))
     thr = (lam * step).astype(z.dtype)
+    x_out, z_out = out[0], (out[1] if beta is not None else None)
     x, z_next, stats = _kernels.l1_step(
         _columns(z, k), _columns(grad.astype(z.dtype, copy=False), k), z.dtype.type(step), thr,
         np.ascontiguousarray(lam), reg.nonneg,
-        _columns(x_prev, k), beta,
+        _columns(x_prev, k), beta, (_columns_of(x_out, k), _columns_of(z_out, k)),
     )
-    return x.reshape(z.shape), None if z_next is None else z_next.reshape(z.shape), stats
+    return _shaped(x, x_out, z.shape), _shaped(z_next, z_out, z.shape), stats
+
+
+def _columns_of(out, k):
+    """The ``(signal size, batch size)`` view of an output buffer, or None."""
+    return None if out is None else out.reshape(math.prod(out.shape[:k]), -1)
+
+
+def _shaped(result, out, shape):
+    """A kernel's 2-D result in the signals' shape: the buffer ``out`` itself when it was written into."""
+    if result is None:
+        return None
+    return out if out is not None else result.reshape(shape)
 
 
 class _LeastSquaresTerm:
-    """``f(x) = ½‖Dx − y‖²`` per signal, through the Gram when it is cheaper."""
+    """``f(x) = ½‖Dx − y‖²`` per signal, through the Gram when it is cheaper.
+
+    ``image`` and ``grad`` take their outputs from a :class:`Workspace`.
+    """
 
     def __init__(self, D, y, dtype):
         self.D = D
@@ -110,13 +133,21 @@ class _LeastSquaresTerm:
     def _out_sum(self, a):
         return a.sum(axis=tuple(range(self.k_out)))
 
-    def image(self, x):
-        return self.G.apply(x) if self.G is not None else self.D.apply(x)
+    def image(self, x, ws):
+        op = self.G if self.G is not None else self.D
+        buffer = ws.empty(tuple(op.out_shape) + x.shape[self.k_in:], result_dtype(op, x.dtype))
+        image = op.apply_into(x, buffer)
+        ws.release(buffer, keep=(image,))
+        return image
 
-    def grad(self, image):
+    def grad(self, image, ws):
         if self.G is not None:
-            return image - self.b
-        return self.D.adjoint(image - self.y)
+            return np.subtract(image, self.b, out=ws.empty(image.shape, image.dtype))
+        r = np.subtract(image, self.y, out=ws.empty(image.shape, np.result_type(image, self.y)))
+        buffer = ws.empty(tuple(self.D.in_shape) + image.shape[self.k_out:], result_dtype(self.D, r.dtype))
+        grad = self.D.adjoint_into(r, buffer)
+        ws.release(r, buffer, keep=(grad,))  # grad may be r itself (the identity)
+        return grad
 
     def correlation(self, x, image):
         """``Dᵀ(y − Dx)``, the negative gradient at ``x``."""
@@ -126,15 +157,22 @@ class _LeastSquaresTerm:
 
     def value(self, x, image):
         if self.G is not None:
-            return np.maximum(0.5 * self._in_sum(x * image) - self._in_sum(x * self.b) + 0.5 * self.yy, 0.0)
+            xGx, xb = _column_dot(x, image, self.k_in), _column_dot(x, self.b, self.k_in)
+            return np.maximum(0.5 * xGx - xb + 0.5 * self.yy, 0.0)
         r = image - self.y
-        return 0.5 * self._out_sum(r * r)
+        return 0.5 * _column_dot(r, r, self.k_out)
 
     def cross(self, x, image):
         """``rᵀy`` with ``r = y − Dx``."""
         if self.G is not None:
             return self.yy - self._in_sum(x * self.b)
         return self._out_sum((self.y - image) * self.y)
+
+
+def _column_dot(a, b, k):
+    """``Σ a·b`` over the first ``k`` (signal) axes, per signal, without a product temporary."""
+    rows = math.prod(a.shape[:k])
+    return np.einsum("ij,ij->j", a.reshape(rows, -1), b.reshape(rows, -1)).reshape(a.shape[k:])
 
 
 def _lasso_gap(f, reg, x, image, smooth):
@@ -144,43 +182,58 @@ def _lasso_gap(f, reg, x, image, smooth):
 
 
 class _ProximalGradient:
-    """The engine: ``init`` and ``step`` over :class:`ProxGradState`."""
+    """The engine: ``init`` and ``step`` over :class:`ProxGradState`.
 
-    def __init__(self, f, reg, step, *, accelerated, restart, backtracking, track_gap):
+    Its large arrays come from ``workspace``: with recycling (no callback
+    that could keep a state), each iteration writes into the buffers of the
+    state two iterations back and allocates nothing as large as the batch.
+    """
+
+    def __init__(self, f, reg, step, *, accelerated, restart, backtracking, track_gap, workspace):
         self.f, self.reg = f, reg
         self.accelerated, self.restart, self.backtracking = accelerated, restart, backtracking
         self.step0 = step
         self.track_gap = track_gap
+        self.ws = workspace
 
-    def _state(self, iteration, x, image, error, step, z, z_image, momentum, penalty=None):
-        smooth = self.f.value(x, image)
+    def _state(self, iteration, x, image, error, step, z, z_image, momentum, penalty=None, smooth=None):
+        smooth = self.f.value(x, image) if smooth is None else smooth
         penalty = self.reg.value(x) if penalty is None else float(np.sum(penalty))
         objective = float(np.sum(smooth)) + penalty
         gap = _lasso_gap(self.f, self.reg, x, image, smooth) if self.track_gap else None
         return ProxGradState(iteration, x, objective, error, step, image, z, z_image, momentum, smooth, gap)
 
     def init(self, x0):
-        image = self.f.image(x0)
+        image = self.f.image(x0, self.ws)
         batch = x0.shape[self.f.k_in:]
         error = np.full(batch, np.inf)
         return self._state(0, x0, image, error, self.step0, x0, image, np.ones(batch))
 
     def step(self, s):
+        new = self._step(s)
+        self.ws.release(s, keep=new)  # the previous state's buffers: the next step writes into them
+        return new
+
+    def _step(self, s):
+        ws = self.ws
         k_in = self.f.k_in
         dtype = s.x.dtype
         batch = s.x.shape[k_in:]
-        grad = self.f.grad(s.z_image)
+        grad = self.f.grad(s.z_image, ws)
         t = s.momentum
         t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
         # the momentum before any restart: restarted signals are mended after the step
         beta = ((t - 1) / t_next).astype(dtype).ravel() if self.accelerated else None
         step = s.step
         while True:
-            x, z, stats = proximal_step(self.reg, s.z, grad, dtype.type(step), s.x, beta, k_in)
-            image = self.f.image(x)
+            out = (ws.empty(s.x.shape, dtype), ws.empty(s.x.shape, dtype) if self.accelerated else None)
+            x, z, stats = proximal_step(self.reg, s.z, grad, dtype.type(step), s.x, beta, k_in, out=out)
+            image = self.f.image(x, ws)
             if not self.backtracking or self._sufficient_decrease(s, grad, x, image, step):
                 break
+            ws.release(out, x, z, image)
             step /= _BACKTRACK_FACTOR
+        ws.release(out, grad, keep=(x, z, image))
         diff, scale = np.sqrt(stats[0]), np.sqrt(np.maximum(stats[1], stats[2]))
         error = (diff / np.where(scale > 0, scale, 1)).reshape(batch)
         penalty = stats[4] if len(stats) > 4 else None
@@ -191,16 +244,22 @@ class _ProximalGradient:
             if restarted.any():
                 t_next = np.where(restarted.reshape(batch), (1 + math.sqrt(5)) / 2, t_next)
                 beta = np.where(restarted, 0, beta).astype(dtype)
-                z_cols = _columns(z, k_in)
-                z_cols[:, restarted] = _columns(x, k_in)[:, restarted]
-                z = z_cols.reshape(x.shape)
+                z = np.ascontiguousarray(z)  # z itself when contiguous: a buffer (or new array) of this step's
+                _columns(z, k_in)[:, restarted] = _columns(x, k_in)[:, restarted]
         from .. import _kernels
 
         k_out = image.ndim - len(batch)
-        z_image = _kernels.extrapolate(
-            _columns(image, k_out), _columns(s.image, k_out), beta.astype(image.dtype, copy=False)
-        ).reshape(image.shape)
-        return self._state(s.iteration + 1, x, image, error, step, z, z_image, t_next, penalty)
+        buffer = ws.empty(image.shape, image.dtype)
+        y = self.f.y
+        fused = self.f.G is None and y.dtype == image.dtype
+        # one pass over the image: the extrapolated image D z and, when the image is D x (no Gram), the sums
+        # of accelerate with z = y, whose first is ‖Dx − y‖², twice the smooth term
+        z_image, sums = _kernels.accelerate(
+            _columns(image, k_out), _columns(y if fused else image, k_out), _columns(s.image, k_out),
+            beta.astype(image.dtype, copy=False), _columns_of(buffer, k_out))
+        smooth = 0.5 * sums[0].reshape(batch) if fused else None
+        return self._state(s.iteration + 1, x, image, error, step, z, _shaped(z_image, buffer, image.shape),
+                           t_next, penalty, smooth)
 
     def _sufficient_decrease(self, s, grad, x, image, step):
         # Beck–Teboulle: f(x) <= f(z) + <x − z, ∇f(z)> + ‖x − z‖²/(2η), summed over the batch
@@ -270,6 +329,7 @@ def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, 
     engine = _ProximalGradient(
         f, reg, step, accelerated=accelerated, restart=restart and accelerated,
         backtracking=bool(backtracking), track_gap=gap_tol is not None,
+        workspace=Workspace(recycle=callback is None),  # a callback may keep states: then nothing is reused
     )
     criterion = "relative gradient-mapping step"
     if gap_tol is not None:  # converge on the certificate: gap <= gap_tol·‖y‖² per signal
