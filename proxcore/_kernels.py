@@ -160,6 +160,22 @@ def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_o
     stats += acc
 
 
+@_jit
+def _extrapolate(x, x_prev, beta, reference, z_out, sums):
+    # x + β_c (x − x_prev) and, in the same pass, ‖x − reference‖² per column (float64)
+    R, C = x.shape
+    acc = np.zeros(sums.shape)  # local: not aliased by the output, so the loop vectorizes
+    for r in range(0, R, 2):  # two rows per pass, as in _accelerate
+        s = r + 1 if r + 1 < R else r
+        m = 1.0 if r + 1 < R else 0.0
+        for c in range(C):
+            d = np.float64(x[r, c]) - np.float64(reference[r, c])
+            e = np.float64(x[s, c]) - np.float64(reference[s, c])
+            acc[c] += d * d + m * (e * e)
+        _extrapolate_rows(x, x_prev, beta, r, s, z_out)
+    sums += acc
+
+
 @numba.njit(inline="always")
 def _extrapolate_rows(x, x_prev, beta, r, s, z_out):
     # rows r and s of x + β_c (x − x_prev), in a loop of their own while the rows are in cache: a store
@@ -311,9 +327,18 @@ def l1_step(z, g, step, thr, lam, nonneg, x_prev, beta=None, out=(None, None)):
     return x, (z_out if extrapolate else None), stats
 
 
-def extrapolate(x, x_prev, beta, out=None):
-    """``x + β_c (x − x_prev)`` per column ``c`` (numba); ``beta`` in ``x``'s dtype; into ``out`` when given."""
-    return accelerate(x, x, x_prev, beta, out)[0]
+def extrapolate(x, x_prev, beta, out=None, reference=None):
+    """``x + β_c (x − x_prev)`` per column ``c`` (numba), into ``out`` when given; ``beta`` in ``x``'s dtype.
+
+    Returns ``(z_next, distance)``: ``distance[c] = ‖x_c − reference_c‖²`` in float64 (zeros without a
+    ``reference``), from the same pass: FISTA's image extrapolation gives the residual ``‖Dx − y‖²`` with it.
+    """
+    x, x_prev, beta = _writable(x, x_prev, beta)
+    reference = x if reference is None else _writable(reference)[0]
+    distance = np.zeros(x.shape[1])
+    z_out = _out(x, out)
+    _extrapolate(x, x_prev, beta, reference, z_out, distance)
+    return z_out, distance
 
 
 def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):
@@ -384,8 +409,9 @@ def l1_step_numpy(z, g, step, thr, lam, nonneg, x_prev, beta=None):
     return x, z_next, np.vstack([stats, penalty])
 
 
-def extrapolate_numpy(x, x_prev, beta):
-    return x + beta * (x - x_prev)
+def extrapolate_numpy(x, x_prev, beta, reference=None):
+    distance = np.zeros(x.shape[1]) if reference is None else ((x.astype(np.float64) - reference) ** 2).sum(0)
+    return x + beta * (x - x_prev), distance
 
 
 def admm_l1_update_numpy(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):

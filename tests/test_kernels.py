@@ -58,7 +58,11 @@ def test_accelerate_and_extrapolate_match_numpy(dtype, rng):
         else:
             assert z_next.dtype == dtype
             np.testing.assert_array_equal(z_next, ref_z)
-    np.testing.assert_array_equal(K.extrapolate(x, p, beta), K.extrapolate_numpy(x, p, beta))
+    for reference in (None, z):
+        fast, twin = K.extrapolate(x, p, beta, reference=reference), K.extrapolate_numpy(x, p, beta, reference)
+        np.testing.assert_array_equal(fast[0], twin[0])
+        np.testing.assert_allclose(fast[1], twin[1], rtol=1e-12)
+    np.testing.assert_allclose(K.extrapolate(x, p, beta, reference=z)[1], K.accelerate(x, z, p)[1][0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -126,8 +130,8 @@ def test_kernels_write_into_the_buffers_they_are_given(dtype, rng):
     np.testing.assert_array_equal(z_next, z_ref)
     np.testing.assert_array_equal(stats, stats_ref)
     out = np.full_like(z, np.nan)
-    assert K.extrapolate(x, p, beta, out) is out
-    np.testing.assert_array_equal(out, K.extrapolate_numpy(x, p, beta))
+    assert K.extrapolate(x, p, beta, out)[0] is out
+    np.testing.assert_array_equal(out, K.extrapolate_numpy(x, p, beta)[0])
     for bad in (np.empty((6, 8), dtype), np.empty((6, 9), np.float16), np.empty((9, 6), dtype).T):
         with pytest.raises(ValueError, match="out must be a writeable C-contiguous"):
             K.extrapolate(x, p, beta, bad)

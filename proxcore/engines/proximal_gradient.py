@@ -11,7 +11,8 @@ product with the Gram ``DᵀD`` when that is cheaper (:func:`proxcore.linalg.gra
 else one product with ``D`` and one with ``Dᵀ``: the image of the
 extrapolated point is the same combination of images (``D z_{k+1} =
 D x_{k+1} + β_k (D x_{k+1} − D x_k)``), so the objective at every iterate
-comes for free.
+comes for free. Without a callback, every iterate is written into the buffers
+of the state two iterations back (:class:`~proxcore.engines._workspace.Workspace`).
 """
 
 from __future__ import annotations
@@ -252,12 +253,12 @@ class _ProximalGradient:
         buffer = ws.empty(image.shape, image.dtype)
         y = self.f.y
         fused = self.f.G is None and y.dtype == image.dtype
-        # one pass over the image: the extrapolated image D z and, when the image is D x (no Gram), the sums
-        # of accelerate with z = y, whose first is ‖Dx − y‖², twice the smooth term
-        z_image, sums = _kernels.accelerate(
-            _columns(image, k_out), _columns(y if fused else image, k_out), _columns(s.image, k_out),
-            beta.astype(image.dtype, copy=False), _columns_of(buffer, k_out))
-        smooth = 0.5 * sums[0].reshape(batch) if fused else None
+        # one pass over the image: the extrapolated image D z and, when the image is D x (no Gram),
+        # ‖Dx − y‖², twice the smooth term
+        z_image, distance = _kernels.extrapolate(
+            _columns(image, k_out), _columns(s.image, k_out), beta.astype(image.dtype, copy=False),
+            _columns_of(buffer, k_out), _columns(y, k_out) if fused else None)
+        smooth = 0.5 * distance.reshape(batch) if fused else None
         return self._state(s.iteration + 1, x, image, error, step, z, _shaped(z_image, buffer, image.shape),
                            t_next, penalty, smooth)
 
