@@ -130,6 +130,9 @@ class Problem:
             (n, [(p, graph.edges[p, n]["operator"]) for p in graph.predecessors(n)])
             for n in self.order if n != self.source
         ]
+        # the codes need only the nodes they depend on: not the data nodes' images (a product with D_1 saved)
+        needed = set(self.code_nodes).union(*(nx.ancestors(graph, n) for n in self.code_nodes))
+        self._code_plan = [(n, incoming) for n, incoming in self._plan if n in needed]
         self.regularizers = {
             n: (graph.nodes[n].get("regularizer") or Zero()).for_signal(self.shapes[n]) for n in self.code_nodes
         }
@@ -205,8 +208,11 @@ class Problem:
     # ------------------------------------------------------------------ evaluation
     def forward(self, x) -> dict:
         """Every node's value from the deepest code ``x``: ``{node: M_node x}`` (one sweep, no copies of ``x``)."""
+        return self._sweep(x, self._plan)
+
+    def _sweep(self, x, plan):
         values = {self.source: x}
-        for node, incoming in self._plan:
+        for node, incoming in plan:
             total = None
             for pred, op in incoming:
                 image = op.apply(values[pred])
@@ -230,7 +236,7 @@ class Problem:
 
     def codes(self, x) -> list:
         """Every code ``[γ_1, …, γ_L]`` (shallowest first) from the deepest code ``x = γ_L``."""
-        values = self.forward(np.asarray(x))
+        values = self._sweep(np.asarray(x), self._code_plan)
         return [values[n] for n in self.code_nodes]
 
     def check_x(self, x, name="x", owner="objective"):
