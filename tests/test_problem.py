@@ -179,3 +179,24 @@ def test_objective_formula_property(dims, batch, seed, nonneg):
         code = Ds[i] @ code
     expected += 0.5 * np.sum((Y - code) ** 2)
     assert problem.objective(X) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_codes_do_not_compute_the_data_images(rng):
+    """``codes`` applies the operators the codes need, not the one into the data (a product saved per result)."""
+    calls = []
+
+    class Counted(pc.Matrix):
+        def apply(self, x):
+            calls.append(self.array.shape)
+            return super().apply(x)
+
+    D1, D2 = Counted(rng.standard_normal((5, 6))), Counted(rng.standard_normal((6, 8)))
+    problem = pc.chain(rng.standard_normal((5, 3)), [(D1, pc.L1(0.1)), (D2, pc.L1(0.1))])
+    x = rng.standard_normal((8, 3))
+    codes = problem.codes(x)
+    assert calls == [(6, 8)]
+    np.testing.assert_allclose(codes[0], D2.array @ x)
+    np.testing.assert_array_equal(codes[1], x)
+    calls.clear()
+    problem.forward(x)
+    assert calls == [(6, 8), (5, 6)]
