@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # helpers, inlined into kernels
 
 
 @_jit
@@ -176,7 +177,7 @@ def _extrapolate(x, x_prev, beta, reference, z_out, sums):
     sums += acc
 
 
-@numba.njit(inline="always")
+@_inline
 def _extrapolate_rows(x, x_prev, beta, r, s, z_out):
     # rows r and s of x + β_c (x − x_prev), in a loop of their own while the rows are in cache: a store
     # under a condition inside the main loop becomes a masked vector store, which some CPUs execute
@@ -187,7 +188,7 @@ def _extrapolate_rows(x, x_prev, beta, r, s, z_out):
         z_out[s, c] = x[s, c] + b * (x[s, c] - x_prev[s, c])
 
 
-@numba.njit(inline="always")
+@_inline
 def _shrink(u, t, nonneg):
     # soft(u, t), or max(u − t, 0) when nonneg; a scalar helper (it touches no array) keeps the loop vectorized
     if nonneg:

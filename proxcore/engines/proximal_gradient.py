@@ -120,7 +120,7 @@ class _LeastSquaresTerm:
 
     def __init__(self, D, y, dtype):
         self.D = D
-        self.y = y
+        self.y = np.ascontiguousarray(y)  # once: the fused passes read it as a (signal, batch) view
         self.k_in = len(D.in_shape)
         self.k_out = len(D.out_shape)
         self.G = gram(D)
