@@ -401,8 +401,8 @@ class _ADMM:
             x = self._solver(groups[0][0]) @ rhs
         else:
             x = np.empty_like(rhs)
-            for lv, cols in groups:
-                x[:, cols] = self._solver(lv) @ rhs[:, cols]
+            for lv, cols in groups:  # straight into x's columns: no temporary per level
+                np.matmul(self._solver(lv), rhs[:, cols], out=x[:, cols])
         balance = k <= self._BALANCE_UNTIL and k % self._BALANCE_EVERY == 0
         residuals = not self.certified or balance
         z, w, back = [], [], None
