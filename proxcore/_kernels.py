@@ -101,9 +101,12 @@ def _keep_largest(v, s, out):
             out[i, c] = v[i, c]
 
 
-# The per-signal sums below run over rows into an accumulator as long as the batch. Two rows per
-# pass halve the accumulator's loads and stores, which cost as much as the arithmetic: a row
-# ``r + 1`` past the end repeats row ``r`` (the same values written twice) with weight 0 in the sums.
+@_inline
+def _partner(r, R):
+    # The per-signal sums below run over rows into an accumulator as long as the batch; two rows per pass
+    # halve the accumulator's loads and stores, which cost as much as the arithmetic. Row r's partner is
+    # r + 1 with weight 1 or, past the end, r itself (the same values written twice) with weight 0.
+    return (r + 1, 1.0) if r + 1 < R else (r, 0.0)
 
 
 @_jit
@@ -113,8 +116,7 @@ def _accelerate(x, z, x_prev, beta, extrapolate, z_out, stats):
     R, C = x.shape
     acc = np.zeros(stats.shape)  # local: the compiler then knows the outputs do not alias it, and vectorizes
     for r in range(0, R, 2):
-        s = r + 1 if r + 1 < R else r
-        m = 1.0 if r + 1 < R else 0.0
+        s, m = _partner(r, R)
         for c in range(C):
             xi, xj = x[r, c], x[s, c]
             pi, pj = x_prev[r, c], x_prev[s, c]
@@ -137,9 +139,8 @@ def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_o
     # _accelerate, the penalty Σ λ_r|x| per signal (stats[4]), and the extrapolated point
     R, C = z.shape
     acc = np.zeros(stats.shape)  # local: not aliased by the outputs, so the loop vectorizes
-    for r in range(0, R, 2):  # two rows per pass, as in _accelerate
-        s = r + 1 if r + 1 < R else r
-        m = 1.0 if r + 1 < R else 0.0
+    for r in range(0, R, 2):
+        s, m = _partner(r, R)
         ti, tj = thr[r], thr[s]
         wi, wj = lam[r], m * lam[s]
         for c in range(C):
@@ -166,9 +167,8 @@ def _extrapolate(x, x_prev, beta, reference, z_out, sums):
     # x + β_c (x − x_prev) and, in the same pass, ‖x − reference‖² per column (float64)
     R, C = x.shape
     acc = np.zeros(sums.shape)  # local: not aliased by the output, so the loop vectorizes
-    for r in range(0, R, 2):  # two rows per pass, as in _accelerate
-        s = r + 1 if r + 1 < R else r
-        m = 1.0 if r + 1 < R else 0.0
+    for r in range(0, R, 2):
+        s, m = _partner(r, R)
         for c in range(C):
             d = np.float64(x[r, c]) - np.float64(reference[r, c])
             e = np.float64(x[s, c]) - np.float64(reference[s, c])
@@ -204,9 +204,8 @@ def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_diff, z, 
     # dual, z − w (the x-update's next right-hand side), and the per-signal sums
     R, C = kx.shape
     acc = np.zeros(stats.shape)  # local: not aliased by the outputs, so the loop vectorizes
-    for r in range(0, R, 2):  # two rows per pass, as in _accelerate
-        s = r + 1 if r + 1 < R else r
-        m = 1.0 if r + 1 < R else 0.0
+    for r in range(0, R, 2):
+        s, m = _partner(r, R)
         li, lj = lam[r], lam[s]
         for c in range(C):
             ki, kj = kx[r, c], kx[s, c]
