@@ -314,3 +314,30 @@ def test_callback_states_keep_their_codes():
     stopped = seen[first_stop][2] <= 1e-6
     assert first_stop < len(seen) - 1  # some signal stopped before the last iteration ...
     np.testing.assert_array_equal(seen[first_stop][1][:, stopped], final[:, stopped])  # ... and kept its code
+
+
+@pytest.mark.parametrize("max_iter", [12, 40])
+def test_output_evaluated_at_checks_agrees_with_every_iteration(max_iter):
+    """Without a callback the certified ADMM evaluates its output every 5 iterations (and at the last): the codes,
+    the objective and the checked history are those of a run that evaluates every iteration (a callback), and
+    every reported objective is the exact objective of the output reported with it."""
+    Ds, Y = instance(18, [12, 16, 20], n_signals=4)
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.2))])
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)
+        lazy = pc.solve(problem, method="primal-dual", tol=1e-8, max_iter=max_iter)
+        eager = pc.solve(problem, method="primal-dual", tol=1e-8, max_iter=max_iter,
+                         callback=lambda state: seen.append((state.iteration, state.objective, state.x.copy())))
+    assert lazy.n_iter == eager.n_iter == max_iter
+    np.testing.assert_array_equal(lazy.x, eager.x)
+    assert lazy.objective == eager.objective == pytest.approx(problem.objective(lazy.x), rel=1e-12)
+    history = lazy.history["objective"]
+    before = problem.objective(np.zeros((20, 4)))  # the starting point's, until the first check
+    for k, objective, x in seen:
+        assert objective == pytest.approx(problem.objective(x), rel=1e-12)
+        latest = max((c for c in (*range(5, k + 1, 5), max_iter) if c <= k), default=None)
+        if latest is None:
+            assert history[k - 1] == pytest.approx(before, rel=1e-12)
+        else:
+            assert history[k - 1] == seen[latest - 1][1]

@@ -189,7 +189,7 @@ class _Work(NamedTuple):
     aty: np.ndarray  # Σ_d A_dᵀ y_d
     ys: tuple  # y_d
     values: np.ndarray  # F per signal at the output (a batch total when the terms give totals only)
-    output: np.ndarray  # the code returned: z_0 when the code has its own term, else x
+    output: np.ndarray  # the code returned (z_0 when the code has its own term, else x) at the latest evaluation
 
 
 def _column_squares(a):
@@ -218,14 +218,22 @@ class _ADMM:
     signal stops iterating as soon as its own criterion is met (its code
     and objective are then final): the batch does only the work each signal
     needs.
+
+    The output ``z_0`` and its objective cost one product of the size of
+    the data and all images (about a quarter of an iteration's work on
+    ML-BP). With the certificate they are evaluated ``every`` iterations (the
+    checks), at ``last`` and whenever a callback or a target asks for them
+    (``every = 1``); in between, a state reports the output of the latest
+    evaluation and its exact objective, so ``x`` and ``objective`` always
+    agree.
     """
 
     _BALANCE_UNTIL, _BALANCE_EVERY, _BALANCE_RATIO, _LEVELS = 600, 10, 5.0, 10
     _CHECK_EVERY = 5
     _RELAX = 1.8
 
-    def __init__(self, problem, prox_reg, splits, dtype, tol):
-        self.p, self.dtype, self.tol = problem, dtype, tol
+    def __init__(self, problem, prox_reg, splits, dtype, tol, every=_CHECK_EVERY, last=None):
+        self.p, self.dtype, self.tol, self.every, self.last = problem, dtype, tol, every, last
         n = math.prod(problem.in_shape)
         self.n = n
         eye = np.eye(n).reshape(problem.in_shape + (n,))
@@ -434,10 +442,14 @@ class _ADMM:
             z.append(zj)
             w.append(wj)
         back = np.zeros_like(x) if back is None else back
-        output = self._output(x, z)
-        values, images = self._values(output, work.ys, own if self.certified else None)
+        check = self.certified and k % self._CHECK_EVERY == 0
+        if not self.certified or check or k % self.every == 0 or k == self.last:
+            output = self._output(x, z)
+            values, images = self._values(output, work.ys, own if self.certified else None)
+            objective = self.stopped_objective + float(np.sum(values))
+        else:  # the latest evaluation's output and objective (signals stop only at checks)
+            output, values, objective = work.output, work.values, s.objective
         work = _Work(work.active, x, tuple(z), tuple(w), back, work.aty, work.ys, values, output)
-        objective = self.stopped_objective + float(np.sum(values))
         running = error[work.active]
         if residuals and self.terms:  # relative primal residual, relative dual residual
             scale = np.maximum(np.maximum(np.sqrt(kx2), np.sqrt(z2)), np.maximum(self.code_scale[work.active], 1e-300))
@@ -448,7 +460,7 @@ class _ADMM:
             running = np.zeros(x.shape[1])
         elif not self.certified:
             running = np.maximum(primal, dual)
-        elif k % self._CHECK_EVERY == 0:
+        elif check:
             running = self._gaps(work, images, rho) / np.maximum(values, 1e-300)
         error[work.active] = running
         if balance and self.terms:  # ρ up when the relative primal residual dominates, down for the dual
@@ -535,7 +547,11 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
         on problems whose terms are all ℓ1 norms (the multi-layer BP family,
         a per-atom ``λ``, a non-negative deepest code, analysis ℓ1): the
         relative duality gap ``(F(x) − D(θ))/F(x)``, a certificate that
-        ``F(x) − F* ≤ tol·F(x)`` for that signal, checked every 5 iterations.
+        ``F(x) − F* ≤ tol·F(x)`` for that signal, checked every 5 iterations;
+        the output and its objective are evaluated at these checks and at
+        the last iteration (every iteration when a ``callback`` or a
+        ``target`` is given), so ``history["objective"]`` repeats the latest
+        evaluation in between (it saves a quarter of an iteration's work).
         For other ADMM problems, the relative residuals: the primal residual
         ``‖K x − z‖`` (relative to ``max(‖Kx‖, ‖z‖, ‖y‖/sqrt(L_f))``) and
         the dual residual ``ρ‖Kᵀ(z − z_prev)‖`` (relative to ``‖ρKᵀw‖``).
@@ -617,7 +633,9 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
     if algorithm == "admm":
         if step is not None:
             raise InvalidParameterError(f"The 'step' parameter of {method} applies to algorithm='condat-vu' only.")
-        engine = _ADMM(problem, prox_reg, splits, dtype, tol)
+        # the output is evaluated at every certificate check unless a callback or a target needs every iteration's
+        every = 1 if callback is not None or target is not None else _ADMM._CHECK_EVERY
+        engine = _ADMM(problem, prox_reg, splits, dtype, tol, every=every, last=max_iter)
 
         def finish_admm(state):
             values = problem.forward(state.x)
