@@ -505,8 +505,11 @@ def test_cd_working_set_selection_takes_the_largest_scores(scores, data):
     score = np.array(scores)
     q = data.draw(st.integers(1, score.size))
     order = np.full(score.size, -1, dtype=np.int64)
-    _cd_kernels._top(score, order, q)
-    np.testing.assert_array_equal(order[:q], np.argsort(-score, kind="stable")[:q])
+    best = np.empty(score.size)
+    _cd_kernels._top(score, order, q, best)
+    expected = np.argsort(-score, kind="stable")[:q]
+    np.testing.assert_array_equal(order[:q], expected)
+    np.testing.assert_array_equal(best[:q], score[expected])
 
 
 def test_cd_finishes_with_the_exact_solve_on_the_support():

@@ -47,25 +47,28 @@ _INNER = 0.3  # the restricted problem is solved to this fraction of the toleran
 _FIRST_SIZE = 10
 
 
-def _top(score, order, q):
+def _top(score, order, q, best):
     """Put in ``order[:q]`` the indices of the ``q`` largest scores, largest first (ties: the lower index first).
 
-    One pass with a sorted buffer of ``q`` entries: an index enters only if it beats the buffer's last, which
-    after the first few is rare, so this costs about ``m`` comparisons (a sort of all ``m`` costs several
-    times more than the rest of an outer iteration)."""
+    One pass with a sorted buffer of ``q`` entries (their scores in ``best``): an index enters only if it beats
+    the buffer's last, which after the first few is rare, so this costs about ``m`` comparisons (a sort of all
+    ``m`` costs several times more than the rest of an outer iteration). The buffer keeps the scores themselves,
+    so the comparison that skips an index reads one fixed place rather than ``score[order[q − 1]]``."""
     n = 0
     for i in range(score.size):
         s = score[i]
         if n < q:
             j = n
             n += 1
-        elif s > score[order[q - 1]]:
+        elif s > best[q - 1]:
             j = q - 1
         else:
             continue
-        while j > 0 and score[order[j - 1]] < s:
+        while j > 0 and best[j - 1] < s:
+            best[j] = best[j - 1]
             order[j] = order[j - 1]
             j -= 1
+        best[j] = s
         order[j] = i
 
 
@@ -150,6 +153,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
     for chunk in prange(n_chunks):
         c = np.empty(m, dtype=B.dtype)
         score = np.empty(m)
+        best = np.empty(m)
         ws = np.empty(m, dtype=np.int64)  # the working set: its first `size` entries
         every = np.arange(m)
         GW = np.empty((m, m), dtype=B.dtype)  # G[W, W], rows and columns in the order of ws
@@ -189,7 +193,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                         score[i] = np.inf
                     else:
                         score[i] = ci / lam[i]
-                _top(score, ws, size)
+                _top(score, ws, size, best)
                 for a in range(size):
                     ia = ws[a]
                     cW[a] = c[ia]
