@@ -6,7 +6,9 @@ NumPy (:func:`lasso_cd_numpy`), so the twin is exact by construction.
 
 Both take ``G = DᵀD`` (``m×m``), ``B = YᵀD`` (``N×m``, one signal per row),
 ``yy = ‖y_j‖²``, per-atom weights ``lam`` (``m``) and the start ``X``
-(``N×m``, updated in place). For each signal, with ``c = Dᵀ(y − Dx) = b − Gx``:
+(``m×N``, one code per column, as returned; updated in place: each signal
+works on a copy of its column in a buffer of its thread's, and writes it
+back once done, so no ``N×m`` copy and no transpose is ever made). For each signal, with ``c = Dᵀ(y − Dx) = b − Gx``:
 
 1. the working set ``W``: every atom with ``x_i ≠ 0`` and the zero atoms
    closest to entering, by ``|c_i|/λ_i`` (``c_i/λ_i`` for ``nonneg``),
@@ -163,8 +165,9 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
         tN = np.empty(m, dtype=B.dtype)
         uN = np.empty(m, dtype=B.dtype)
         cN = np.empty(m, dtype=B.dtype)
+        x = np.empty(m, dtype=B.dtype)
         for j in range(chunk * N // n_chunks, (chunk + 1) * N // n_chunks):
-            x = X[j]
+            x[:] = X[:, j]
             b = B[j]
             done = 0
             size = 0
@@ -238,6 +241,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                     hist[chunk, done - 1] += p
                     if sub <= _INNER * gap_tol * yy[j]:
                         break
+            X[:, j] = x
             sweeps[j] = done
             gap[j] = g
             objective[j] = p

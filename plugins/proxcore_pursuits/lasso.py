@@ -76,7 +76,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     N = Y.shape[1]
     lam = np.broadcast_to(np.asarray(reg.lam, dtype=dtype).reshape(-1), (m,)).copy()
     if x0 is None:
-        X = np.zeros((N, m), dtype=dtype)
+        X = np.zeros((m, N), dtype=dtype)
     else:
         x0 = check_array(x0, "x0")
         expected = tuple(D.in_shape) + problem.batch_shape
@@ -84,13 +84,13 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
             raise InvalidParameterError(f"The 'x0' parameter of cd must have shape {expected}; got {x0.shape}.")
         if reg.nonneg and (x0 < 0).any():
             raise InvalidParameterError("The 'x0' parameter of cd must be non-negative for pc.L1(..., nonneg=True).")
-        X = np.ascontiguousarray(x0.reshape(m, N).T, dtype=dtype).copy()
+        X = x0.reshape(m, N).astype(dtype, order="C")  # a copy: the caller's array is never touched
     G = np.ascontiguousarray(A.T @ A)
     B = np.ascontiguousarray(Y.T @ A)
     yy = np.einsum("ij,ij->j", Y, Y)
     run = kernels.lasso_cd if jit else kernels.lasso_cd_numpy
     sweeps, gap, _, history = run(G, B, yy, lam, reg.nonneg, max_iter, tol, X)
-    x = np.ascontiguousarray(X.T).reshape(tuple(D.in_shape) + problem.batch_shape)
+    x = X.reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = gap <= tol * yy
     n_iter = int(sweeps.max()) if N else 0
     worst = float(np.max(gap / np.where(yy > 0, yy, 1))) if N else 0.0
