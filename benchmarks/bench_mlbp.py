@@ -78,7 +78,7 @@ def main(argv=None):
     f_star = exact.objective
     full = problem(Y)
     trials = h.sweep({"proxcore primal-dual": (lambda tol: pc.solve(problem(Y), method="primal-dual", tol=tol).x,
-                                               [1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6])},
+                                               [1e-3, 3e-4, 1e-4, 5e-5, 3e-5, 2e-5, 1e-5, 5e-6, 3e-6, 1e-6])},
                      lambda x: (full.objective(x) - f_star) / f_star, args.repeats)["proxcore primal-dual"]
     t6 = h.time_to(trials, 1e-6)
     per_signal_pc = None if t6 is None else t6 / args.signals

@@ -179,10 +179,10 @@ class ADMMState(NamedTuple):
 
 
 class _Work(NamedTuple):
-    """The iterates of the ``m`` signals still running, as columns (``active``: their batch indices)."""
+    """The iterates of the ``m`` signals still running, as columns (``active``: their batch indices); ``x`` itself
+    is recomputed from ``back`` by every step, so it is not kept."""
 
     active: np.ndarray
-    x: np.ndarray
     z: tuple  # z_j, equal to K_j x at the fixed point
     w: tuple  # the scaled duals
     back: np.ndarray  # Σ_j K_jᵀ(z_j − w_j), the x-update's right-hand side
@@ -285,8 +285,8 @@ class _ADMM:
                 and not any(reg.nonneg for K, reg, *_ in self.terms if K is not None))
 
     def _values(self, xo, ys, penalty=None):
-        """``F`` at the columns of ``xo`` (data ``ys``), per signal when certified (else the total), and the images
-        ``A_d xo − y_d``, ``|K_j xo|``. ``penalty``: the code's own ℓ1 term per signal, when already known."""
+        """``F`` at the columns of ``xo`` (data ``ys``), per signal when certified (else the total).
+        ``penalty``: the code's own ℓ1 term per signal, when already known."""
         images = self.images @ xo
         row, data = 0, 0.0
         for y in ys:
@@ -301,7 +301,7 @@ class _ADMM:
                 image = images[row:row + K.shape[0]]
                 total += np.einsum("ij,i->j", np.abs(image, out=image), lam)
                 row += K.shape[0]
-            return total, images
+            return total
         total = 0.5 * float(np.sum(data))
         for K, reg, shape, sp in self.terms:
             if K is None:
@@ -311,32 +311,29 @@ class _ADMM:
                 row += K.shape[0]
             image = image.reshape(shape + (xo.shape[1],))
             total += sp.value(image) if sp is not None else reg.value(image)
-        return total, images
+        return total
 
-    def _gaps(self, work, images, rho):
-        """Per signal, the duality gap ``F(x) − D(θ)`` at the output ``x = z_0``, an upper bound on ``F(x) − F*``.
+    def _gaps(self, work, x, scale):
+        """Per signal, the duality gap ``F(z_0) − D(θ)`` at the output, an upper bound on ``F(z_0) − F*``.
 
         The dual of ``min ½Σ‖y_d − A_d x‖² + λ_0‖x‖₁ + Σ_j λ_j‖K_j x‖₁`` is
         ``max Σ_d (r_dᵀy_d − ½‖r_d‖²)`` over ``ΣA_dᵀr_d = u_0 + ΣK_jᵀu_j``,
-        ``|u_j| ≤ λ_j`` (``u_0 ≤ λ_0`` for a non-negative code). With
-        ``r_d = y_d − A_d x``, ``u_j = ρw_j`` (in ``∂h_j(z_j)`` after every
-        z-update, hence feasible) and ``u_0 = ΣA_dᵀr_d − ΣK_jᵀu_j``, the point
-        ``s·(r, u)`` with the largest ``s ≤ 1`` making ``s·u_0`` feasible is
-        dual-feasible (:func:`proxcore.certificates.dual_scale`), and
-        ``D = s·Σ r_dᵀy_d − ½s²Σ‖r_d‖²``. ``images`` holds ``A_d x − y_d``
-        (from :meth:`_values`).
+        ``|u_j| ≤ λ_j`` (``u_0 ≤ λ_0`` for a non-negative code). The x-update's
+        optimality condition gives such a point exactly: with ``r_d = y_d − A_d x``
+        at the new ``x``, and ``û_j = ρ(K_j x − z_j + w_j)`` (``z_j``, ``w_j``
+        before the update, ``K_0 = I``), ``ΣA_dᵀr_d = Σ_j K_jᵀû_j``. Only the
+        bounds on ``û_j`` can fail, by about the dual residual; ``scale`` is
+        the largest ``s ≤ 1`` that makes ``s·û`` meet them
+        (:func:`proxcore.certificates.dual_scale`, from :meth:`step`), and
+        ``D = s·Σ r_dᵀy_d − ½s²Σ‖r_d‖²``. (Scaling ``ρw_j``, which meets the
+        bounds, to mend the equality instead gives about twice the gap.)
         """
-        row, rr, ry, u0 = 0, 0.0, 0.0, 0.0
+        rr = ry = 0.0
         for A, y in zip(self.A, work.ys):
-            r = images[row:row + y.shape[0]]  # −r_d
+            r = y - A @ x
             rr = rr + _column_squares(r)
-            ry = ry - np.einsum("ij,ij->j", r, y)
-            u0 = u0 - A.T @ r
-            row += y.shape[0]
-        for (K, *_), wj in zip(self.terms[1:], work.w[1:]):
-            u0 -= rho * (K.T @ wj)
-        s = certificates.dual_scale(u0, self.l1_rows[0], self.terms[0][1].nonneg, 1)
-        return np.maximum(work.values - (s * ry - 0.5 * s * s * rr), 0.0)
+            ry = ry + np.einsum("ij,ij->j", r, y)
+        return np.maximum(work.values - (scale * ry - 0.5 * scale * scale * rr), 0.0)
 
     def _solver(self, level):
         if level not in self.solvers:
@@ -388,8 +385,8 @@ class _ADMM:
         for (K, *_), zj in zip(self.terms, z):
             back += zj if K is None else K.T @ zj
         output = self._output(x, z)
-        values, _ = self._values(output, self.ys)
-        work = _Work(np.arange(count), x, z, tuple(np.zeros_like(zj) for zj in z), back, self.Aty, tuple(self.ys),
+        values = self._values(output, self.ys)
+        work = _Work(np.arange(count), z, tuple(np.zeros_like(zj) for zj in z), back, self.Aty, tuple(self.ys),
                      values, output)
         return ADMMState(0, float(np.sum(values)), np.full(self.batch, np.inf), np.zeros(count, dtype=int), work,
                          self.stopped, self.layout)
@@ -416,8 +413,15 @@ class _ADMM:
         z, w, back = [], [], None
         r2 = kx2 = z2 = dual = own = 0.0
         inv_rho = 1.0 / rho
+        check = self.certified and k % self._CHECK_EVERY == 0
+        feasible = 1.0  # the dual point's scale, for the certificate (see _gaps)
         for (K, reg, shape, _), lam, z_old, w_old in zip(self.terms, self.l1_rows, work.z, work.w):
             kx = x if K is None else K @ x
+            if check:
+                u = kx - z_old
+                u += w_old
+                u *= rho
+                feasible = np.minimum(feasible, certificates.dual_scale(u, lam, reg.nonneg and K is None, 1))
             if lam is not None:  # an ℓ1 norm: the update in one pass
                 zj, wj, diff, sums = _kernels.admm_l1_update(kx, z_old, w_old, lam, inv_rho, self._RELAX, reg.nonneg)
                 if K is None:
@@ -442,14 +446,13 @@ class _ADMM:
             z.append(zj)
             w.append(wj)
         back = np.zeros_like(x) if back is None else back
-        check = self.certified and k % self._CHECK_EVERY == 0
         if not self.certified or check or k % self.every == 0 or k == self.last:
             output = self._output(x, z)
-            values, images = self._values(output, work.ys, own if self.certified else None)
+            values = self._values(output, work.ys, own if self.certified else None)
             objective = self.stopped_objective + float(np.sum(values))
         else:  # the latest evaluation's output and objective (signals stop only at checks)
             output, values, objective = work.output, work.values, s.objective
-        work = _Work(work.active, x, tuple(z), tuple(w), back, work.aty, work.ys, values, output)
+        work = _Work(work.active, tuple(z), tuple(w), back, work.aty, work.ys, values, output)
         running = error[work.active]
         if residuals and self.terms:  # relative primal residual, relative dual residual
             scale = np.maximum(np.maximum(np.sqrt(kx2), np.sqrt(z2)), np.maximum(self.code_scale[work.active], 1e-300))
@@ -461,7 +464,7 @@ class _ADMM:
         elif not self.certified:
             running = np.maximum(primal, dual)
         elif check:
-            running = self._gaps(work, images, rho) / np.maximum(values, 1e-300)
+            running = self._gaps(work, x, feasible) / np.maximum(values, 1e-300)
         error[work.active] = running
         if balance and self.terms:  # ρ up when the relative primal residual dominates, down for the dual
             ratio = self._BALANCE_RATIO
@@ -486,7 +489,7 @@ class _ADMM:
         if self.certified:
             self.stopped_objective += float(np.sum(work.values[done]))
         else:
-            self.stopped_objective += self._values(work.output[:, done], tuple(y[:, done] for y in work.ys))[0]
+            self.stopped_objective += self._values(work.output[:, done], tuple(y[:, done] for y in work.ys))
         return self._columns(work, ~done)
 
     @staticmethod
@@ -495,9 +498,10 @@ class _ADMM:
         def take(a):
             return a[:, index]
 
-        return _Work(work.active[index], take(work.x), tuple(map(take, work.z)), tuple(map(take, work.w)),
-                     take(work.back), take(work.aty), tuple(map(take, work.ys)),
-                     work.values[index] if np.ndim(work.values) else work.values, take(work.output))
+        z = tuple(map(take, work.z))
+        output = z[0] if work.z and work.output is work.z[0] else take(work.output)  # the output is often z_0
+        return _Work(work.active[index], z, tuple(map(take, work.w)), take(work.back), take(work.aty),
+                     tuple(map(take, work.ys)), work.values[index] if np.ndim(work.values) else work.values, output)
 
 
 #: Largest deepest-code size, and number of dense entries, for which ``primal-dual`` uses the ADMM form.
