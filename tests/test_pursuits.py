@@ -125,6 +125,22 @@ def test_omp_invariants(jit, rng):
     assert np.isclose(res.objective, 0.5 * np.sum(R * R))
 
 
+@pytest.mark.parametrize("method", ["omp", "ormp"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_greedy_objective_from_sparse_codes_is_the_problems(method, dtype, rng):
+    """The greedy pursuits compute F(x) through their codes' non-zeros (a sparse product); it is the value the
+    problem gives for the returned x, for a batch of any shape, with fewer atoms than s (tol) and zero data."""
+    D = unit_norm_dictionary(rng, 20, 50).astype(dtype) * rng.uniform(0.5, 2, 50).astype(dtype)
+    Y = rng.standard_normal((20, 3, 4)).astype(dtype)
+    Y[:, 0, 0] = 0
+    for reg, tol in ((pc.L0Ball(5), None), (pc.Zero(), 0.5)):
+        problem = pc.chain(Y, [(D, reg)])
+        res = pc.solve(problem, method=method, tol=tol)
+        assert res.objective == pytest.approx(problem.objective(res.x), rel=1e-12 if dtype == np.float64 else 1e-5)
+        R = (Y - np.einsum("ij,jkl->ikl", D, res.x)).astype(np.float64)
+        assert res.objective == pytest.approx(0.5 * np.sum(R * R), rel=1e-12 if dtype == np.float64 else 1e-5)
+
+
 def test_omp_numba_and_numpy_agree_in_value_and_dtype(rng):
     D = unit_norm_dictionary(rng, 24, 60)
     Y = rng.standard_normal((24, 30))

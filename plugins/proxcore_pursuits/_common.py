@@ -52,9 +52,12 @@ def dense_matrix(D, dtype):
     return np.asarray(D.apply(eye), dtype=dtype).reshape(n, m)
 
 
-def result(problem, x, *, n_iter, signal_converged, status, message, history=None, codes=None):
-    """A :class:`proxcore.Result` for a pursuit that computed ``x`` (shape ``in_shape + batch``)."""
-    objective = problem.objective(x)
+def result(problem, x, *, n_iter, signal_converged, status, message, history=None, codes=None, objective=None):
+    """A :class:`proxcore.Result` for a pursuit that computed ``x`` (shape ``in_shape + batch``).
+
+    ``objective``: ``problem.objective(x)`` when the pursuit can compute it more cheaply (from its sparse
+    codes); computed here otherwise."""
+    objective = problem.objective(x) if objective is None else float(objective)
     if history is None:
         history = {"objective": np.array([objective])}
     signal_converged = np.asarray(signal_converged, dtype=bool).reshape(problem.batch_shape)
