@@ -35,7 +35,8 @@ first iterations only), so its iteration count hardly depends on
 conditioning (about 200 iterations on the same instance). The code returned is ``z_0``, which lies in the domain of ``g``.
 
 When every term is an ℓ1 norm, each signal's output is certified by a duality
-gap built from the ADMM duals (``_ADMM._gaps``); each signal stops as soon as
+gap whose dual point comes from the x-update's optimality condition
+(``_ADMM._gaps``); each signal stops as soon as
 its own certificate (or, otherwise, its residuals) meets ``tol``, so a batch
 costs what its signals need, not what its slowest signal needs times the
 batch size.
