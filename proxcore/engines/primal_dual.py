@@ -172,7 +172,9 @@ class ADMMState(NamedTuple):
 
     @property
     def x(self):
-        """The deepest code of every signal (the prox output ``z_0`` when the code has its own regularizer)."""
+        """The deepest code of every signal (the prox output ``z_0`` when the code has its own regularizer), as of
+        the latest evaluation of the output: every certificate check, the last iteration, or every iteration
+        when a callback or a target is given (``objective`` is always this code's)."""
         out = self.stopped.copy()
         out[:, self.work.active] = self.work.output
         shape, dtype = self.layout
