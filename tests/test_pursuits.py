@@ -538,6 +538,25 @@ def test_cd_finishes_with_the_exact_solve_on_the_support():
     np.testing.assert_allclose(res.x, exact.x, atol=1e-10)
     assert res.n_iter <= 30
 
+def test_cd_exact_solve_survives_shrinking_supports_and_dependent_atoms(rng):
+    """The exact solve's Cholesky factor is kept between solves (its prefix still in the support, new atoms
+    appended): from a dense warm start whose support shrinks, and with a duplicated atom (a factor that cannot
+    be extended), cd still ends at the Lasso optimum, certified, with LARS' objective."""
+    D, Y = lasso_instance(6, N=12)
+    problem = pc.chain(Y, [(D, pc.L1(0.1))])
+    exact = pc.solve(problem, method="lars")
+    x0 = rng.standard_normal(exact.x.shape)  # every atom in the first support
+    warm = pc.solve(problem, method="cd", tol=1e-13, max_iter=5000, x0=x0)
+    assert warm.converged
+    np.testing.assert_allclose(warm.x, exact.x, atol=1e-10)
+    twin = np.hstack([D, D[:, :1]])  # atom 0 twice: G_SS is singular once both are in the support
+    doubled = pc.chain(Y, [(twin, pc.L1(0.1))])
+    for jit in (True, False):
+        res = pc.solve(doubled, method="cd", tol=1e-12, max_iter=5000, x0=np.vstack([x0, x0[:1]]), jit=jit)
+        assert res.converged and np.all(res.gap <= 1e-12 * (Y * Y).sum(axis=0))
+        assert res.objective == pytest.approx(exact.objective, rel=1e-10)
+
+
 # ------------------------------------------------------------------ LARS homotopy (lars)
 from sklearn.linear_model import LassoLars  # noqa: E402
 

@@ -23,8 +23,9 @@ back once done, so no ``N×m`` copy and no transpose is ever made). For each sig
    ``0.3·gap_tol·‖y‖²`` (working sets as in Massias, Gramfort & Salmon
    2018). After a sweep that changed neither the support nor the signs,
    the exact minimiser on them, ``G_SS x_S = b_S − λ_S·sign(x_S)``
-   (Cholesky), replaces ``x`` if it lowers the objective: once CD has
-   found the support, one solve finishes the signal;
+   (Cholesky, the factor kept from the signal's previous solves and
+   extended by a row per new atom), replaces ``x`` if it lowers the
+   objective: once CD has found the support, one solve finishes the signal;
 3. ``c`` on every atom afresh, and the duality gap of the whole problem
    (see :mod:`proxcore.certificates`): the signal stops when
    ``gap ≤ gap_tol·‖y‖²``, else ``p`` doubles and it goes back to 1.
@@ -93,61 +94,80 @@ def _restricted(x, ws, size, b, cW, lam, yj, nonneg):
     return p, p - (s * (yj - xb) - 0.5 * s * s * rr)
 
 
-def _newton(x, ws, size, b, GW, cW, lam, yj, nonneg, p, S, L, t, u, cN):
-    """The exact minimiser on the support and signs of ``x`` in the working set, ``G_SS u = b_S − λ_S σ_S``
-    (Cholesky), taken when it lowers the objective ``p``; returns the objective after."""
-    k = 0
+def _newton(x, ws, size, b, G, GW, cW, lam, yj, nonneg, p, factor, k, L, held, where, t, u, cN):
+    """The exact minimiser on the support and signs of ``x`` in the working set, ``G_SS u = b_S − λ_S σ_S``,
+    taken when it lowers the objective ``p``; returns the objective after and the rows of the factor kept.
+
+    ``G_SS = LLᵀ`` with the support in the order of ``factor[:k]``, kept from the signal's previous solves:
+    its longest prefix still in the support is reused and the new atoms are appended, one row each (as in
+    Batch-OMP), so a signal factors each atom about once instead of its whole support at every solve.
+    ``where[i]``: the position of atom ``i`` in the working set; ``held``: all False on entry and exit."""
+    q0 = 0
+    while q0 < k and x[factor[q0]] != 0:
+        q0 += 1
+    for q in range(q0):
+        held[factor[q]] = True
+    n = q0
+    ok = True
     for a in range(size):
-        if x[ws[a]] != 0:
-            S[k] = a
-            k += 1
-    if k == 0:
-        return p
-    for q in range(k):
-        for r in range(q + 1):
-            acc = GW[S[q], S[r]]
-            for e in range(r):
-                acc -= L[q, e] * L[r, e]
-            if q == r:
-                if not acc > 0:
-                    return p
-                L[q, q] = np.sqrt(acc)
-            else:
-                L[q, r] = acc / L[r, r]
-    for q in range(k):
-        i = ws[S[q]]
+        i = ws[a]
+        if x[i] == 0 or held[i]:
+            continue
+        row = G[i]  # row n of L: L[n, :n] = L⁻¹ G[factor[:n], i], L[n, n] = sqrt(G_ii − ‖L[n, :n]‖²)
+        acc2 = row[i]
+        for e in range(n):
+            acc = row[factor[e]]
+            for f in range(e):
+                acc -= L[e, f] * L[n, f]
+            v = acc / L[e, e]
+            L[n, e] = v
+            acc2 -= v * v
+        if not acc2 > 0:  # the atom depends (numerically) on the others: no exact solve
+            ok = False
+            break
+        L[n, n] = np.sqrt(acc2)
+        factor[n] = i
+        n += 1
+    for q in range(q0):
+        held[factor[q]] = False
+    if not ok or n == 0:
+        return p, n
+    for q in range(n):
+        i = factor[q]
         acc = b[i] - (lam[i] if x[i] > 0 else -lam[i])
         for e in range(q):
             acc -= L[q, e] * t[e]
         t[q] = acc / L[q, q]
-    for q in range(k - 1, -1, -1):
+    for q in range(n - 1, -1, -1):
         acc = t[q]
-        for e in range(q + 1, k):
+        for e in range(q + 1, n):
             acc -= L[e, q] * u[e]
         u[q] = acc / L[q, q]
         if nonneg and u[q] < 0:
-            return p
-    for a in range(size):
-        acc = b[ws[a]]
-        for q in range(k):
-            acc -= GW[a, S[q]] * u[q]
-        cN[a] = acc
+            return p, n
+    for a in range(size):  # c on the working set, b_W − G[W, S] u, by rows of G[S, W] (G is symmetric)
+        cN[a] = b[ws[a]]
+    for q in range(n):
+        row = GW[where[factor[q]]]
+        f = u[q]
+        for a in range(size):
+            cN[a] -= row[a] * f
     xb = 0.0
     xc = 0.0
     l1 = 0.0
-    for q in range(k):
-        i = ws[S[q]]
+    for q in range(n):
+        i = factor[q]
         xb += u[q] * b[i]
-        xc += u[q] * cN[S[q]]
+        xc += u[q] * cN[where[i]]
         l1 += lam[i] * abs(u[q])
     value = 0.5 * max(yj - xb - xc, 0.0) + l1
     if not value <= p:
-        return p
-    for q in range(k):
-        x[ws[S[q]]] = u[q]
+        return p, n
+    for q in range(n):
+        x[factor[q]] = u[q]
     for a in range(size):
         cW[a] = cN[a]
-    return value
+    return value, n
 
 
 def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap, objective, hist):
@@ -160,7 +180,9 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
         every = np.arange(m)
         GW = np.empty((m, m), dtype=B.dtype)  # G[W, W], rows and columns in the order of ws
         cW = np.empty(m, dtype=B.dtype)
-        S = np.empty(m, dtype=np.int64)  # the Newton step's support, as positions in ws
+        factor = np.empty(m, dtype=np.int64)  # the atoms of the exact solve's Cholesky factor L, in its order
+        held = np.zeros(m, dtype=np.bool_)
+        where = np.empty(m, dtype=np.int64)  # where[ws[a]] = a
         L = np.empty((m, m), dtype=B.dtype)
         tN = np.empty(m, dtype=B.dtype)
         uN = np.empty(m, dtype=B.dtype)
@@ -170,6 +192,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
             x[:] = X[:, j]
             b = B[j]
             done = 0
+            kept = 0  # rows of L (the factor starts afresh with each signal)
             size = 0
             g = 0.0
             p = 0.0
@@ -199,6 +222,7 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                 _top(score, ws, size, best)
                 for a in range(size):
                     ia = ws[a]
+                    where[ia] = a
                     cW[a] = c[ia]
                     for q in range(size):
                         GW[a, q] = G[ia, ws[q]]
@@ -235,7 +259,8 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
                     if same and not tried and sub > _INNER * gap_tol * yy[j]:
                         # (it depends on the support and the signs only: refused once, refused until they change)
                         tried = True
-                        value = _newton(x, ws, size, b, GW, cW, lam, yy[j], nonneg, p, S, L, tN, uN, cN)
+                        value, kept = _newton(x, ws, size, b, G, GW, cW, lam, yy[j], nonneg, p, factor, kept, L,
+                                              held, where, tN, uN, cN)
                         if value < p:
                             p, sub = _restricted(x, ws, size, b, cW, lam, yy[j], nonneg)
                     hist[chunk, done - 1] += p
