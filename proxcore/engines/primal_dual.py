@@ -224,19 +224,20 @@ class _ADMM:
 
     The output ``z_0`` and its objective cost one product of the size of
     the data and all images (about a quarter of an iteration's work on
-    ML-BP). With the certificate they are evaluated ``every`` iterations (the
-    checks), at ``last`` and whenever a callback or a target asks for them
-    (``every = 1``); in between, a state reports the output of the latest
-    evaluation and its exact objective, so ``x`` and ``objective`` always
-    agree.
+    ML-BP). With the certificate they are evaluated every ``evaluate_every``
+    iterations (the checks, by default), at ``max_iter`` and, when a callback
+    or a target needs them, every iteration (``evaluate_every = 1``); in
+    between, a state reports the output of the latest evaluation and its
+    exact objective, so ``x`` and ``objective`` always agree.
     """
 
     _BALANCE_UNTIL, _BALANCE_EVERY, _BALANCE_RATIO, _LEVELS = 600, 10, 5.0, 10
     _CHECK_EVERY = 5
     _RELAX = 1.8
 
-    def __init__(self, problem, prox_reg, splits, dtype, tol, every=_CHECK_EVERY, last=None):
-        self.p, self.dtype, self.tol, self.every, self.last = problem, dtype, tol, every, last
+    def __init__(self, problem, prox_reg, splits, dtype, tol, evaluate_every=_CHECK_EVERY, max_iter=None):
+        self.p, self.dtype, self.tol = problem, dtype, tol
+        self.evaluate_every, self.max_iter = evaluate_every, max_iter
         n = math.prod(problem.in_shape)
         self.n = n
         eye = np.eye(n).reshape(problem.in_shape + (n,))
@@ -283,7 +284,8 @@ class _ADMM:
 
     def _certified(self):
         """Whether the duality gap of :meth:`_gaps` certifies the output: the code has its own ℓ1 term
-        (``K_0 = I``) and every split term is a signed ℓ1 norm, so its dual point is feasible by construction."""
+        (``K_0 = I``, so the output ``z_0`` is its prox) and every split term is a signed ℓ1 norm (a non-negative
+        inner code holds only in the limit, where ``F(z_0)`` would be infinite)."""
         return (bool(self.terms) and self.terms[0][0] is None and all(lam is not None for lam in self.l1_rows)
                 and not any(reg.nonneg for K, reg, *_ in self.terms if K is not None))
 
@@ -449,7 +451,7 @@ class _ADMM:
             z.append(zj)
             w.append(wj)
         back = np.zeros_like(x) if back is None else back
-        if not self.certified or check or k % self.every == 0 or k == self.last:
+        if not self.certified or check or k % self.evaluate_every == 0 or k == self.max_iter:
             output = self._output(x, z)
             values = self._values(output, work.ys, own if self.certified else None)
             objective = self.stopped_objective + float(np.sum(values))
@@ -640,9 +642,9 @@ def primal_dual(problem, *, max_iter=20_000, tol=1e-9, algorithm=None, step=None
     if algorithm == "admm":
         if step is not None:
             raise InvalidParameterError(f"The 'step' parameter of {method} applies to algorithm='condat-vu' only.")
-        # the output is evaluated at every certificate check unless a callback or a target needs every iteration's
+        # the output is evaluated at the certificate's checks unless a callback or a target needs every iteration's
         every = 1 if callback is not None or target is not None else _ADMM._CHECK_EVERY
-        engine = _ADMM(problem, prox_reg, splits, dtype, tol, every=every, last=max_iter)
+        engine = _ADMM(problem, prox_reg, splits, dtype, tol, evaluate_every=every, max_iter=max_iter)
 
         def finish_admm(state):
             values = problem.forward(state.x)
