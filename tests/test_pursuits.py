@@ -617,6 +617,34 @@ def test_kernels_compile_at_most_two_signatures(rng):
     assert len(_lars_kernels._compiled.signatures) <= 1  # the path runs in float64 whatever the input
 
 
+FIRST_CALLS = """
+import numpy as np, proxcore as pc
+rng = np.random.default_rng(0)
+D, Y = rng.standard_normal((12, 24)), rng.standard_normal((12, 3))
+for dt in (np.float64, np.float32):
+    for method, reg in (("omp", pc.L0Ball(3)), ("ormp", pc.L0Ball(3)), ("fista", pc.L1(0.1))):
+        pc.solve(pc.chain(Y.astype(dt), [(D.astype(dt), reg)]), method=method)
+"""
+
+
+def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path):
+    """A second process finds every kernel the first compiled in numba's disk cache (no new entry): kernels
+    defined inside a function would recompile in every process, their closures differing."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_DISABLE_JIT": "0"}
+
+    def run_and_list():
+        subprocess.run([sys.executable, "-c", FIRST_CALLS], check=True, env=env, capture_output=True)
+        return sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.nbc"))
+
+    first = run_and_list()
+    assert any("_omp_kernels" in str(p) for p in first) and any("_ormp_kernels" in str(p) for p in first)
+    assert run_and_list() == first
+
+
 def test_omp_beyond_the_bound_is_deterministic():
     # a Dirac comb of 8 spikes is also a sum of 8 Hadamard atoms (RELIABILITY P2/T15): no recovery claim,
     # but no crash, finite output, and the same answer every time

@@ -33,109 +33,105 @@ SELECTED, TOLERANCE, ZERO_RESIDUAL, DEPENDENT = 0, 1, 2, 3
 _compiled = None
 
 
-def _compile():
-    import numba
+# Module-level functions, compiled on first use (the globals then name the compiled versions): numba caches
+# them on disk, where functions defined inside a function recompile in every process (their closure differs).
+def _argmax_abs(a):
+    # (i, |a_i|) for the first i of largest |a_i|, in four interleaved chains merged at the end: the
+    # comparisons of one chain do not wait on the branches of the others (40 % faster than one chain)
+    n = a.size
+    full = n - n % 4
+    b0, b1, b2, b3 = 0, 1, 2, 3
+    v0 = v1 = v2 = v3 = -1.0
+    for i in range(0, full, 4):
+        x0, x1, x2, x3 = abs(a[i]), abs(a[i + 1]), abs(a[i + 2]), abs(a[i + 3])
+        if x0 > v0:
+            v0, b0 = x0, i
+        if x1 > v1:
+            v1, b1 = x1, i + 1
+        if x2 > v2:
+            v2, b2 = x2, i + 2
+        if x3 > v3:
+            v3, b3 = x3, i + 3
+    best, value = b0, v0
+    for b, v in ((b1, v1), (b2, v2), (b3, v3)):
+        if v > value or (v == value and b < best):
+            best, value = b, v
+    for i in range(full, n):
+        if abs(a[i]) > value:
+            best, value = i, abs(a[i])
+    return best, value
 
-    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-    def argmax_abs(a):
-        # (i, |a_i|) for the first i of largest |a_i|, in four interleaved chains merged at the end: the
-        # comparisons of one chain do not wait on the branches of the others (40 % faster than one chain)
-        n = a.size
-        full = n - n % 4
-        b0, b1, b2, b3 = 0, 1, 2, 3
-        v0 = v1 = v2 = v3 = -1.0
-        for i in range(0, full, 4):
-            x0, x1, x2, x3 = abs(a[i]), abs(a[i + 1]), abs(a[i + 2]), abs(a[i + 3])
-            if x0 > v0:
-                v0, b0 = x0, i
-            if x1 > v1:
-                v1, b1 = x1, i + 1
-            if x2 > v2:
-                v2, b2 = x2, i + 2
-            if x3 > v3:
-                v3, b3 = x3, i + 3
-        best, value = b0, v0
-        for b, v in ((b1, v1), (b2, v2), (b3, v3)):
-            if v > value or (v == value and b < best):
-                best, value = b, v
-        for i in range(full, n):
-            if abs(a[i]) > value:
-                best, value = i, abs(a[i])
-        return best, value
 
-    @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def kernel(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy, flag):
-        N, m = A0.shape
-        dt = A0.dtype
-        L = np.zeros((s, s), dtype=dt)
-        alpha = np.empty(m, dtype=dt)
-        z = np.empty(s, dtype=dt)
-        w = np.empty(s, dtype=dt)
-        gamma = np.empty(s, dtype=dt)
-        for j in range(N):
-            a0 = A0[j]
-            amax0 = 0.0
+def _omp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy, flag):
+    N, m = A0.shape
+    dt = A0.dtype
+    L = np.zeros((s, s), dtype=dt)
+    alpha = np.empty(m, dtype=dt)
+    z = np.empty(s, dtype=dt)
+    w = np.empty(s, dtype=dt)
+    gamma = np.empty(s, dtype=dt)
+    for j in range(N):
+        a0 = A0[j]
+        amax0 = 0.0
+        for i in range(m):
+            alpha[i] = a0[i]
+            if abs(a0[i]) > amax0:
+                amax0 = abs(a0[i])
+        eps = yy[j]
+        zz = 0.0
+        k = 0
+        state = SELECTED
+        if eps <= tol2:
+            state = TOLERANCE
+        while state == SELECTED and k < s:
+            best, bv = _argmax_abs(alpha)
+            if amax0 == 0.0 or bv <= zero_tol * amax0:
+                state = ZERO_RESIDUAL
+                break
+            if k > 0:
+                ww = 0.0
+                for r in range(k):
+                    acc = G[idx[j, r], best]
+                    for c in range(r):
+                        acc -= L[r, c] * w[c]
+                    w[r] = acc / L[r, r]
+                    ww += w[r] * w[r]
+                d = G[best, best] - ww
+                if d <= dep_tol:
+                    state = DEPENDENT
+                    break
+                for c in range(k):
+                    L[k, c] = w[c]
+                L[k, k] = np.sqrt(d)
+            else:
+                L[0, 0] = np.sqrt(G[best, best])
+            idx[j, k] = best
+            acc = a0[best]
+            for c in range(k):
+                acc -= L[k, c] * z[c]
+            z[k] = acc / L[k, k]
+            zz += z[k] * z[k]
+            k += 1
+            for r in range(k - 1, -1, -1):
+                acc = z[r]
+                for c in range(r + 1, k):
+                    acc -= L[c, r] * gamma[c]
+                gamma[r] = acc / L[r, r]
             for i in range(m):
                 alpha[i] = a0[i]
-                if abs(a0[i]) > amax0:
-                    amax0 = abs(a0[i])
-            eps = yy[j]
-            zz = 0.0
-            k = 0
-            state = SELECTED
+            for c in range(k):
+                g = gamma[c]
+                row = G[idx[j, c]]
+                for i in range(m):
+                    alpha[i] -= row[i] * g
+            eps = yy[j] - zz
+            energy[j, k - 1] = eps
             if eps <= tol2:
                 state = TOLERANCE
-            while state == SELECTED and k < s:
-                best, bv = argmax_abs(alpha)
-                if amax0 == 0.0 or bv <= zero_tol * amax0:
-                    state = ZERO_RESIDUAL
-                    break
-                if k > 0:
-                    ww = 0.0
-                    for r in range(k):
-                        acc = G[idx[j, r], best]
-                        for c in range(r):
-                            acc -= L[r, c] * w[c]
-                        w[r] = acc / L[r, r]
-                        ww += w[r] * w[r]
-                    d = G[best, best] - ww
-                    if d <= dep_tol:
-                        state = DEPENDENT
-                        break
-                    for c in range(k):
-                        L[k, c] = w[c]
-                    L[k, k] = np.sqrt(d)
-                else:
-                    L[0, 0] = np.sqrt(G[best, best])
-                idx[j, k] = best
-                acc = a0[best]
-                for c in range(k):
-                    acc -= L[k, c] * z[c]
-                z[k] = acc / L[k, k]
-                zz += z[k] * z[k]
-                k += 1
-                for r in range(k - 1, -1, -1):
-                    acc = z[r]
-                    for c in range(r + 1, k):
-                        acc -= L[c, r] * gamma[c]
-                    gamma[r] = acc / L[r, r]
-                for i in range(m):
-                    alpha[i] = a0[i]
-                for c in range(k):
-                    g = gamma[c]
-                    row = G[idx[j, c]]
-                    for i in range(m):
-                        alpha[i] -= row[i] * g
-                eps = yy[j] - zz
-                energy[j, k - 1] = eps
-                if eps <= tol2:
-                    state = TOLERANCE
-            count[j] = k
-            for c in range(k):
-                coef[j, c] = gamma[c]
-            flag[j] = state
-
-    return kernel
+        count[j] = k
+        for c in range(k):
+            coef[j, c] = gamma[c]
+        flag[j] = state
 
 
 def outputs(N, s, dtype):
@@ -146,9 +142,12 @@ def outputs(N, s, dtype):
 
 def batch_omp(G, A0, yy, s, tol2, dep_tol, zero_tol):
     """Run the numba kernel; returns ``(idx, coef, count, energy, flag)``."""
-    global _compiled
+    global _compiled, _argmax_abs
     if _compiled is None:
-        _compiled = _compile()
+        import numba
+
+        _argmax_abs = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(_argmax_abs)
+        _compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(_omp_batch)
     N = A0.shape[0]
     dt = A0.dtype
     idx, coef, count, energy, flag = outputs(N, s, dt)
