@@ -32,7 +32,11 @@ whose x-update solves the quadratic part exactly (one inverse, formed from a
 Cholesky factor, per value of ``ρ``, so that an iteration multiplies instead
 of solving; each signal's ``ρ`` is balanced against its residuals in the
 first iterations only), so its iteration count hardly depends on
-conditioning (about 200 iterations on the same instance). The code returned is ``z_0``, which lies in the domain of ``g``.
+conditioning (about 200 iterations on the same instance). When the data maps
+factor through the one split term (two-layer ML-BP: ``A = D₁D₂``,
+``K = D₂``), the inverse is applied by the Woodbury identity through
+``r×r`` matrices (``_ADMM._factor``), 12 % fewer multiplications an
+iteration. The code returned is ``z_0``, which lies in the domain of ``g``.
 
 When every term is an ℓ1 norm, each signal's output is certified by a duality
 gap whose dual point comes from the x-update's optimality condition
@@ -183,13 +187,13 @@ class ADMMState(NamedTuple):
 
 class _Work(NamedTuple):
     """The iterates of the ``m`` signals still running, as columns (``active``: their batch indices); ``x`` itself
-    is recomputed from ``back`` by every step, so it is not kept."""
+    is recomputed from ``diffs`` by every step, so it is not kept."""
 
     active: np.ndarray
     z: tuple  # z_j, equal to K_j x at the fixed point
     w: tuple  # the scaled duals
-    back: np.ndarray  # Σ_j K_jᵀ(z_j − w_j), the x-update's right-hand side
-    aty: np.ndarray  # Σ_d A_dᵀ y_d
+    diffs: tuple  # z_j − w_j, the x-update's right-hand side: Σ_d A_dᵀy_d + ρΣ_j K_jᵀ(z_j − w_j)
+    data: np.ndarray  # the x-update's data term: Σ_d A_dᵀy_d, or Bᵀy in the factored form (_factor)
     ys: tuple  # y_d
     values: np.ndarray  # F per signal at the output (a batch total when the terms give totals only)
     output: np.ndarray  # the code returned (z_0 when the code has its own term, else x) at the latest evaluation
@@ -210,8 +214,9 @@ class _ADMM:
     times its relative dual one or conversely (Boyd et al. 2011, §3.4.1, with
     the normalised residuals of Wohlberg 2015), every ``_BALANCE_EVERY``
     iterations during the first ``_BALANCE_UNTIL`` only, so the convergence
-    theory applies from then on; one inverse (from a Cholesky factor) per
-    level in use, the running signals kept sorted by level so that each
+    theory applies from then on; one inverse (from a Cholesky factor, or its
+    Woodbury form: :meth:`_factor`) per level in use, the running signals
+    kept sorted by level so that each
     level's columns are one slice.
 
     Stopping, per signal: when every term is an ℓ1 norm (the ML-BP family)
@@ -266,6 +271,9 @@ class _ADMM:
         self.certified = self._certified()
         self.criterion = "relative duality gap" if self.certified else "relative ADMM residual"
         self.solvers = {}
+        self.factor = self._factor()
+        self.data = (self.Aty if self.factor is None
+                     else self.factor[0].T @ np.vstack(self.ys))  # Bᵀy: A_dᵀy_d = KᵀB_dᵀy_d
         self.layout = (problem.in_shape + self.batch, dtype)
         self.stopped = None  # the codes of the signals that have stopped, in their columns (copied on write)
         self.stopped_objective = 0.0
@@ -340,9 +348,77 @@ class _ADMM:
             ry = ry + np.einsum("ij,ij->j", r, y)
         return np.maximum(work.values - (scale * ry - 0.5 * scale * scale * rr), 0.0)
 
+    def _factor(self):
+        """``(B, E)`` when the data maps factor through the one split term, ``A = B K`` (two-layer ML-BP:
+        ``A = D₁D₂``, ``K = D₂``) and ``K`` has few enough rows ``r`` to pay (``3r² < n²``), else None.
+
+        Then ``M = ρI + Kᵀ(BᵀB + ρI)K`` and, by Woodbury, with ``E = KKᵀ`` and
+        ``C = (ρ(BᵀB + ρI)⁻¹ + E)⁻¹`` (one ``r×r`` matrix per ρ level), the
+        x-update and the image ``K x`` take ``2rn + 3r²`` multiplications per
+        signal instead of ``n² + 2rn`` (:meth:`_x_update`): 12 % fewer on ML-BP.
+        """
+        if len(self.terms) != 2 or self.terms[0][0] is not None or not self.A:
+            return None
+        K = self.terms[1][0]
+        r = K.shape[0]
+        if 3 * r * r >= self.n * self.n:
+            return None
+        A = np.vstack(self.A)
+        B = np.linalg.lstsq(K.T, A.T, rcond=None)[0].T  # min ‖A − BK‖
+        if np.linalg.norm(A - B @ K) > 1e-12 * max(np.linalg.norm(A), 1e-300) * self.n:
+            return None
+        return B, np.ascontiguousarray(K @ K.T)
+
+    def _x_update(self, diffs, data, rho, groups):
+        """``x = M⁻¹(data + ρΣ_j K_jᵀd_j)`` (``d_j`` = ``diffs``) and the images ``K_j x`` of the split terms.
+
+        Dense: one product with the inverse ``M⁻¹`` (per ρ level), then one per
+        ``K_j``. Factored (:meth:`_factor`, ``d = (d_0, d_1)``, ``data = Bᵀy``):
+        with ``t = K d_0``, ``h = data + ρd_1``, ``v = ρt + E h`` and
+        ``g = (h − C v)/ρ``, ``x = d_0 + Kᵀg`` and ``K x = t + E g``.
+        """
+        def per_level(rows, v):
+            if len(groups) == 1:
+                return self._solver(groups[0][0]) @ v
+            out = np.empty((rows, v.shape[1]))
+            for lv, cols in groups:  # straight into the columns: no temporary per level
+                np.matmul(self._solver(lv), v[:, cols], out=out[:, cols])
+            return out
+
+        if self.factor is not None:
+            (K, *_), (d0, d1) = self.terms[1], diffs
+            E = self.factor[1]
+            t = K @ d0
+            h = d1 * rho
+            h += data
+            v = E @ h
+            v += t * rho
+            g = h - per_level(K.shape[0], v)
+            g /= rho
+            x = K.T @ g
+            x += d0
+            kx = E @ g
+            kx += t
+            return x, [kx]
+        rhs = data.copy()
+        for (K, *_), d in zip(self.terms, diffs):
+            rhs += rho * (d if K is None else K.T @ d)
+        x = per_level(self.n, rhs)
+        return x, [K @ x for K, *_ in self.terms if K is not None]
+
     def _solver(self, level):
         if level not in self.solvers:
             import scipy.linalg
+
+            if self.factor is not None:  # C = (ρ(BᵀB + ρI)⁻¹ + E)⁻¹, both terms positive definite
+                B, E = self.factor
+                rho = self.rho0 * 2.0**level
+                r = E.shape[0]
+                H = B.T @ B + rho * np.eye(r)
+                S = rho * scipy.linalg.cho_solve(scipy.linalg.cho_factor(H), np.eye(r)) + E
+                self.solvers[level] = np.ascontiguousarray(scipy.linalg.cho_solve(scipy.linalg.cho_factor(S),
+                                                                                  np.eye(r)))
+                return self.solvers[level]
 
             # The inverse itself, from the Cholesky factor: every iteration then costs one matrix product
             # (BLAS gemm) instead of two triangular solves, several times slower on a batch. M ⪰ ρ·KᵀK, and
@@ -386,12 +462,9 @@ class _ADMM:
         count = x.shape[1]
         self.stopped, self.stopped_objective = np.zeros_like(x), 0.0
         z = tuple(x.copy() if K is None else K @ x for K, *_ in self.terms)
-        back = np.zeros_like(x)
-        for (K, *_), zj in zip(self.terms, z):
-            back += zj if K is None else K.T @ zj
         output = self._output(x, z)
         values = self._values(output, self.ys)
-        work = _Work(np.arange(count), z, tuple(np.zeros_like(zj) for zj in z), back, self.Aty, tuple(self.ys),
+        work = _Work(np.arange(count), z, tuple(np.zeros_like(zj) for zj in z), z, self.data, tuple(self.ys),
                      values, output)
         return ADMMState(0, float(np.sum(values)), np.full(self.batch, np.inf), np.zeros(count, dtype=int), work,
                          self.stopped, self.layout)
@@ -404,24 +477,18 @@ class _ADMM:
         error = s.error.reshape(-1).copy()
         level = levels[work.active]
         rho = self.rho0 * 2.0**level  # per running signal (column)
-        rhs = work.back * rho
-        rhs += work.aty
         groups = self._groups(level)
-        if len(groups) == 1:
-            x = self._solver(groups[0][0]) @ rhs
-        else:
-            x = np.empty_like(rhs)
-            for lv, cols in groups:  # straight into x's columns: no temporary per level
-                np.matmul(self._solver(lv), rhs[:, cols], out=x[:, cols])
+        x, images = self._x_update(work.diffs, work.data, rho, groups)
+        images = iter(images)
         balance = k <= self._BALANCE_UNTIL and k % self._BALANCE_EVERY == 0
         residuals = not self.certified or balance
-        z, w, back = [], [], None
+        z, w, diffs = [], [], []
         r2 = kx2 = z2 = dual = own = 0.0
         inv_rho = 1.0 / rho
         check = self.certified and k % self._CHECK_EVERY == 0
         feasible = 1.0  # the dual point's scale, for the certificate (see _gaps)
         for (K, reg, shape, _), lam, z_old, w_old in zip(self.terms, self.l1_rows, work.z, work.w):
-            kx = x if K is None else K @ x
+            kx = x if K is None else next(images)
             if check:
                 u = kx - z_old
                 u += w_old
@@ -443,25 +510,20 @@ class _ADMM:
                 r2, kx2, z2 = r2 + sums[0], kx2 + sums[1], z2 + sums[2]
                 dz = zj - z_old
                 dual = dual + (dz if K is None else K.T @ dz)
-            image = diff if K is None else K.T @ diff
-            if back is None:
-                back = image
-            else:
-                back += image
             z.append(zj)
             w.append(wj)
-        back = np.zeros_like(x) if back is None else back
+            diffs.append(diff)
         if not self.certified or check or k % self.evaluate_every == 0 or k == self.max_iter:
             output = self._output(x, z)
             values = self._values(output, work.ys, own if self.certified else None)
             objective = self.stopped_objective + float(np.sum(values))
         else:  # the latest evaluation's output and objective (signals stop only at checks)
             output, values, objective = work.output, work.values, s.objective
-        work = _Work(work.active, tuple(z), tuple(w), back, work.aty, work.ys, values, output)
+        work = _Work(work.active, tuple(z), tuple(w), tuple(diffs), work.data, work.ys, values, output)
         running = error[work.active]
         if residuals and self.terms:  # relative primal residual, relative dual residual
             scale = np.maximum(np.maximum(np.sqrt(kx2), np.sqrt(z2)), np.maximum(self.code_scale[work.active], 1e-300))
-            ktw = sum(zj if K is None else K.T @ zj for (K, *_), zj in zip(self.terms, z)) - back  # Σ K_jᵀw_j
+            ktw = sum(wj if K is None else K.T @ wj for (K, *_), wj in zip(self.terms, w))
             primal = np.sqrt(r2) / scale
             dual = np.sqrt(_column_squares(dual)) / np.maximum(np.sqrt(_column_squares(ktw)), 1e-300)
         if not self.terms:  # least squares: solved in one step
@@ -477,9 +539,8 @@ class _ADMM:
             step = np.where(np.abs(level + step) <= self._LEVELS, step, 0)
             if step.any():
                 levels[work.active] = level + step
-                scale = 2.0**-step  # the scaled duals follow ρ: back = Σ K_jᵀz_j − Σ K_jᵀw_j
-                shift = (1 - scale) * sum(wj if K is None else K.T @ wj for (K, *_), wj in zip(self.terms, w))
-                work = work._replace(w=tuple(wj * scale for wj in w), back=back + shift)
+                w = tuple(wj * 2.0**-step for wj in w)  # the scaled duals follow ρ, and so do z_j − w_j
+                work = work._replace(w=w, diffs=tuple(zj - wj for zj, wj in zip(z, w)))
                 order = np.argsort(levels[work.active], kind="stable")
                 work, running = self._columns(work, order), running[order]
         done = running <= self.tol
@@ -505,7 +566,7 @@ class _ADMM:
 
         z = tuple(map(take, work.z))
         output = z[0] if work.z and work.output is work.z[0] else take(work.output)  # the output is often z_0
-        return _Work(work.active[index], z, tuple(map(take, work.w)), take(work.back), take(work.aty),
+        return _Work(work.active[index], z, tuple(map(take, work.w)), tuple(map(take, work.diffs)), take(work.data),
                      tuple(map(take, work.ys)), work.values[index] if np.ndim(work.values) else work.values, output)
 
 
