@@ -333,8 +333,8 @@ class _ADMM:
         ``max Σ_d (r_dᵀy_d − ½‖r_d‖²)`` over ``ΣA_dᵀr_d = u_0 + ΣK_jᵀu_j``,
         ``|u_j| ≤ λ_j`` (``u_0 ≤ λ_0`` for a non-negative code). The x-update's
         optimality condition gives such a point exactly: with ``r_d = y_d − A_d x``
-        at the new ``x``, and ``û_j = ρ(K_j x − z_j + w_j)`` (``z_j``, ``w_j``
-        before the update, ``K_0 = I``), ``ΣA_dᵀr_d = Σ_j K_jᵀû_j``. Only the
+        at the new ``x``, and ``û_j = ρ(K_j x − z_j + w_j)`` (``z_j − w_j``
+        from before the update, ``K_0 = I``), ``ΣA_dᵀr_d = Σ_j K_jᵀû_j``. Only the
         bounds on ``û_j`` can fail, by about the dual residual; ``scale`` is
         the largest ``s ≤ 1`` that makes ``s·û`` meet them
         (:func:`proxcore.certificates.dual_scale`, from :meth:`step`), and
@@ -487,11 +487,10 @@ class _ADMM:
         inv_rho = 1.0 / rho
         check = self.certified and k % self._CHECK_EVERY == 0
         feasible = 1.0  # the dual point's scale, for the certificate (see _gaps)
-        for (K, reg, shape, _), lam, z_old, w_old in zip(self.terms, self.l1_rows, work.z, work.w):
+        for (K, reg, shape, _), lam, z_old, w_old, d_old in zip(self.terms, self.l1_rows, work.z, work.w, work.diffs):
             kx = x if K is None else next(images)
-            if check:
-                u = kx - z_old
-                u += w_old
+            if check:  # û_j = ρ(K_j x − (z_j − w_j)), see _gaps
+                u = kx - d_old
                 u *= rho
                 feasible = np.minimum(feasible, certificates.dual_scale(u, lam, reg.nonneg and K is None, 1))
             if lam is not None:  # an ℓ1 norm: the update in one pass

@@ -124,15 +124,9 @@ class _LeastSquaresTerm:
         self.k_in = len(D.in_shape)
         self.k_out = len(D.out_shape)
         self.G = gram(D)
-        self.yy = self._out_sum(y * y)
+        self.yy = _column_dot(self.y, self.y, self.k_out)
         if self.G is not None:
             self.b = np.asarray(D.adjoint(y), dtype=dtype)
-
-    def _in_sum(self, a):
-        return a.sum(axis=tuple(range(self.k_in)))
-
-    def _out_sum(self, a):
-        return a.sum(axis=tuple(range(self.k_out)))
 
     def image(self, x, ws):
         op = self.G if self.G is not None else self.D
@@ -166,8 +160,8 @@ class _LeastSquaresTerm:
     def cross(self, x, image):
         """``rᵀy`` with ``r = y − Dx``."""
         if self.G is not None:
-            return self.yy - self._in_sum(x * self.b)
-        return self._out_sum((self.y - image) * self.y)
+            return self.yy - _column_dot(x, self.b, self.k_in)
+        return _column_dot(self.y - image, self.y, self.k_out)
 
 
 def _column_dot(a, b, k):
