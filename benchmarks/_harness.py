@@ -113,7 +113,7 @@ class Trial:
         return statistics.median(self.times)
 
 
-def sweep(solvers, evaluate, repeats, budget=60.0):
+def sweep(solvers, evaluate, repeats, budget=60.0, pause=0.0):
     """Run every ``solvers[name] = (run, settings)`` at every setting, round robin, ``repeats`` rounds.
 
     ``run(setting)`` returns the solution; ``evaluate(solution)`` its relative
@@ -121,7 +121,10 @@ def sweep(solvers, evaluate, repeats, budget=60.0):
     ``budget`` seconds is run only once, and the solver's tighter settings
     are skipped (reported as not reached). Settings tighter than the first
     one that reaches the smallest level are skipped too: they cannot be
-    faster to it.
+    faster to it. ``pause`` seconds of sleep before each timed run let the
+    previous run's threads go quiet: with several BLAS threads, OpenBLAS's
+    workers spin on their cores for about 0.1 s after each call (the
+    evaluation of the previous solution), which slows whatever runs next.
     """
     trials = {name: {} for name in solvers}
     skip = {name: set() for name in solvers}
@@ -131,6 +134,7 @@ def sweep(solvers, evaluate, repeats, budget=60.0):
                 key = repr(setting)
                 if key in skip[name] or (round_ and key not in trials[name]):
                     continue
+                time.sleep(pause)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     start = time.perf_counter()

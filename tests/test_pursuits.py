@@ -7,10 +7,12 @@ orthonormal dictionaries, and the invariants of OMP and IHT (residual
 orthogonality, monotone decrease, sparsity, the IHT fixed point).
 """
 
+import contextlib
 import doctest
 import importlib
 import warnings
 
+import numba
 import numpy as np
 import pytest
 import scipy.linalg
@@ -601,6 +603,51 @@ def test_lars_python_twin_weights_and_edge_cases():
 
 
 # ------------------------------------------------------------------ numba hygiene and adversarial inputs
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_set_up_products_before_a_parallel_kernel_run_on_one_blas_thread(monkeypatch):
+    # OpenBLAS's workers spin after a multithreaded call and slow a parallel kernel started then
+    from threadpoolctl import threadpool_limits
+    from proxcore_pursuits import _common, lasso
+
+    before = numba.get_num_threads()
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            numba.set_num_threads(2)
+            with _common.blas_before_parallel_kernel():
+                assert _blas_threads() == {1}
+            assert _blas_threads() == {2}  # restored
+            with pytest.raises(KeyError), _common.blas_before_parallel_kernel():
+                raise KeyError  # restored on an error too
+            assert _blas_threads() == {2}
+            with _common.blas_before_parallel_kernel(jit=False):  # the Python twin: nothing to protect
+                assert _blas_threads() == {2}
+            numba.set_num_threads(1)
+            with _common.blas_before_parallel_kernel():  # one numba thread: nothing to protect
+                assert _blas_threads() == {2}
+            numba.set_num_threads(2)
+            seen = []
+
+            @contextlib.contextmanager
+            def spy(jit=True):
+                with _common.blas_before_parallel_kernel(jit):
+                    seen.append(_blas_threads())
+                    yield
+
+            monkeypatch.setattr(lasso, "blas_before_parallel_kernel", spy)
+            D, Y = lasso_instance(5)
+            for method in ("cd", "lars"):
+                pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method=method)
+            assert seen == [{1}, {1}]
+    finally:
+        numba.set_num_threads(before)
+
+
 def test_kernels_compile_at_most_two_signatures(rng):
     from proxcore_pursuits import _cd_kernels, _lars_kernels, _omp_kernels
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from proxcore import Problem, Result, Status
 from proxcore._validation import InvalidParameterError
 
-__all__ = ["one_layer", "as_columns", "result", "dense_matrix"]
+__all__ = ["one_layer", "as_columns", "result", "dense_matrix", "blas_before_parallel_kernel"]
 
 
 def check_problem(problem, method):
@@ -50,6 +51,36 @@ def dense_matrix(D, dtype):
         raise InvalidParameterError(f"the operator {D!r} is too large to form as a dense matrix ({n}x{m}).")
     eye = np.eye(m, dtype=dtype).reshape(tuple(D.in_shape) + (m,))
     return np.asarray(D.apply(eye), dtype=dtype).reshape(n, m)
+
+
+_blas = None  # threadpoolctl's controller, made on first use (it scans the loaded libraries once)
+
+
+@contextlib.contextmanager
+def blas_before_parallel_kernel(jit=True):
+    """A context for the set-up products of a numba-parallel kernel: BLAS on the calling thread only.
+
+    OpenBLAS's worker threads keep spinning on their cores for about 0.1 s
+    after each multithreaded call (``OPENBLAS_THREAD_TIMEOUT``, 2²⁸ cycles by
+    default) before they sleep. A parallel kernel started in that time
+    shares its cores with them: on two cores, ``cd``'s kernel took 68 ms
+    right after a product and 37 ms after a pause (its one-thread time: 70
+    ms). The set-up products (Gram, ``YᵀD``) are small next to the kernel,
+    so they run on one BLAS thread and leave no spinning worker behind.
+    Without ``jit`` or with one numba thread nothing is changed.
+    """
+    global _blas
+    import numba
+
+    if not jit or numba.get_num_threads() < 2:
+        yield
+        return
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    with _blas.limit(limits=1, user_api="blas"):
+        yield
 
 
 def result(problem, x, *, n_iter, signal_converged, status, message, history=None, codes=None, objective=None):

@@ -13,7 +13,7 @@ from proxcore._validation import ConvergenceWarning, InvalidParameterError, chec
 
 from . import _cd_kernels as kernels
 from . import _lars_kernels
-from ._common import as_columns, dense_matrix, one_layer, result
+from ._common import as_columns, blas_before_parallel_kernel, dense_matrix, one_layer, result
 
 __all__ = ["cd", "lars"]
 
@@ -85,8 +85,9 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
         if reg.nonneg and (x0 < 0).any():
             raise InvalidParameterError("The 'x0' parameter of cd must be non-negative for pc.L1(..., nonneg=True).")
         X = x0.reshape(m, N).astype(dtype, order="C")  # a copy: the caller's array is never touched
-    G = np.ascontiguousarray(A.T @ A)
-    B = np.ascontiguousarray(Y.T @ A)
+    with blas_before_parallel_kernel(jit):
+        G = np.ascontiguousarray(A.T @ A)
+        B = np.ascontiguousarray(Y.T @ A)
     yy = np.einsum("ij,ij->j", Y, Y)
     run = kernels.lasso_cd if jit else kernels.lasso_cd_numpy
     sweeps, gap, _, history = run(G, B, yy, lam, reg.nonneg, max_iter, tol, X)
@@ -159,8 +160,9 @@ def lars(problem, *, max_iter=None, jit=True):
     Y = as_columns(problem)
     N = Y.shape[1]
     scaled = A.astype(np.float64) / weights  # u_i = λ_i x_i: the target weight becomes 1
-    G = np.ascontiguousarray(scaled.T @ scaled)
-    B = np.ascontiguousarray(Y.T.astype(np.float64) @ scaled)
+    with blas_before_parallel_kernel(jit):
+        G = np.ascontiguousarray(scaled.T @ scaled)
+        B = np.ascontiguousarray(Y.T.astype(np.float64) @ scaled)
     yy = np.einsum("ij,ij->j", Y, Y, dtype=np.float64)
     run = _lars_kernels.lars if jit else _lars_kernels.lars_numpy
     U, steps, status, final, hist = run(G, B, yy, reg.nonneg, max_iter)
