@@ -488,6 +488,26 @@ def test_cd_numba_and_numpy_agree():
                                    atol=1e-5 if dt == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cd_objective_from_the_residual(dtype, nonneg):
+    # the reported objective is ½‖y − Dx‖² + Σλ_i|x_i| at the returned x, to float64 rounding, also where the
+    # residual is tiny (an exact fit, small λ), where the Gram form ½(‖y‖² − 2bᵀx + xᵀGx) cancels
+    rng = np.random.default_rng(7)
+    D = unit_norm_dictionary(rng, 30, 60)
+    X = np.zeros((60, 6))
+    for j in range(6):
+        X[rng.choice(60, 4, replace=False), j] = np.abs(rng.standard_normal(4)) + 1
+    weights = np.linspace(1e-2, 2e-2, 60)
+    problem = pc.chain((D @ X).astype(dtype), [(D.astype(dtype), pc.L1(weights, nonneg=nonneg))])
+    res = pc.solve(problem, method="cd", tol=1e-12 if dtype == np.float64 else 1e-6)
+    x, D64, Y64 = (a.astype(dtype).astype(np.float64) for a in (res.x, D, D @ X))
+    r = Y64 - D64 @ x
+    expected = 0.5 * np.sum(r * r) + np.sum(weights[:, None] * np.abs(x))
+    assert expected < 0.05 * 0.5 * np.sum(Y64 * Y64)  # the regime where the Gram form loses digits
+    assert res.objective == pytest.approx(expected, rel=1e-13)
+
+
 def test_cd_exact_zero_above_lam_max():
     D, Y = lasso_instance(3)
     lam = float(np.max(lam_max(D, Y)))
@@ -610,8 +630,8 @@ def _blas_threads():
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
-def test_set_up_products_before_a_parallel_kernel_run_on_one_blas_thread(monkeypatch):
-    # OpenBLAS's workers spin after a multithreaded call and slow a parallel kernel started then
+def test_products_around_a_parallel_kernel_run_on_one_blas_thread(monkeypatch):
+    # idle BLAS and OpenMP workers spin for a while and slow what runs next on their cores
     from threadpoolctl import threadpool_limits
     from proxcore_pursuits import _common, lasso
 
@@ -619,27 +639,27 @@ def test_set_up_products_before_a_parallel_kernel_run_on_one_blas_thread(monkeyp
     try:
         with threadpool_limits(2, user_api="blas"):
             numba.set_num_threads(2)
-            with _common.blas_before_parallel_kernel():
+            with _common.serial_blas():
                 assert _blas_threads() == {1}
             assert _blas_threads() == {2}  # restored
-            with pytest.raises(KeyError), _common.blas_before_parallel_kernel():
+            with pytest.raises(KeyError), _common.serial_blas():
                 raise KeyError  # restored on an error too
             assert _blas_threads() == {2}
-            with _common.blas_before_parallel_kernel(jit=False):  # the Python twin: nothing to protect
+            with _common.serial_blas(jit=False):  # the Python twin: nothing to protect
                 assert _blas_threads() == {2}
             numba.set_num_threads(1)
-            with _common.blas_before_parallel_kernel():  # one numba thread: nothing to protect
+            with _common.serial_blas():  # one numba thread: nothing to protect
                 assert _blas_threads() == {2}
             numba.set_num_threads(2)
             seen = []
 
             @contextlib.contextmanager
             def spy(jit=True):
-                with _common.blas_before_parallel_kernel(jit):
+                with _common.serial_blas(jit):
                     seen.append(_blas_threads())
                     yield
 
-            monkeypatch.setattr(lasso, "blas_before_parallel_kernel", spy)
+            monkeypatch.setattr(lasso, "serial_blas", spy)
             D, Y = lasso_instance(5)
             for method in ("cd", "lars"):
                 pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method=method)

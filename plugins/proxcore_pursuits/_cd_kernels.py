@@ -5,7 +5,8 @@ the signals are split into one chunk per thread) and as plain Python with
 NumPy (:func:`lasso_cd_numpy`), so the twin is exact by construction.
 
 Both take ``G = DᵀD`` (``m×m``), ``B = YᵀD`` (``N×m``, one signal per row),
-``yy = ‖y_j‖²``, per-atom weights ``lam`` (``m``) and the start ``X``
+``DT = Dᵀ`` (``m×n``) and ``Y`` (``n×N``), ``yy = ‖y_j‖²``, per-atom weights ``lam`` (``m``, in ``B``'s dtype;
+``weights``: the same in float64, for the final objective) and the start ``X``
 (``m×N``, one code per column, as returned; updated in place: each signal
 works on a copy of its column in a buffer of its thread's, and writes it
 back once done, so no ``N×m`` copy and no transpose is ever made). For each signal, with ``c = Dᵀ(y − Dx) = b − Gx``:
@@ -34,7 +35,11 @@ Since ``x`` is zero outside ``W``, the objective after every sweep is exact,
 and it never increases. Outputs: ``sweeps[j]`` (sweeps run), ``gap[j]``,
 ``objective[j]`` (final), and the history: after each sweep ``k``, the
 objective summed over the signals (a signal that stopped earlier
-contributes its final value).
+contributes its final value). The final objective is computed once more
+from the residual ``y − Dx`` over the support, in float64: the Gram form
+``½(‖y‖² − 2bᵀx + xᵀGx)`` loses digits to cancellation when the residual is
+small, and the residual over ``s`` atoms costs ``s·n`` operations where the
+caller's ``D X`` would cost ``m·n`` per signal, after the parallel region.
 """
 
 from __future__ import annotations
@@ -170,9 +175,11 @@ def _newton(x, ws, size, b, G, GW, cW, lam, yj, nonneg, p, factor, k, L, held, w
     return value, n
 
 
-def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap, objective, hist):
+def _cd_batch(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap, objective, hist):
     N, m = B.shape
+    n = DT.shape[1]
     for chunk in prange(n_chunks):
+        r = np.empty(n)  # the final residual, in float64
         c = np.empty(m, dtype=B.dtype)
         score = np.empty(m)
         best = np.empty(m)
@@ -269,7 +276,26 @@ def _cd_batch(G, B, yy, lam, nonneg, max_iter, gap_tol, n_chunks, X, sweeps, gap
             X[:, j] = x
             sweeps[j] = done
             gap[j] = g
-            objective[j] = p
+            objective[j] = _residual_objective(x, DT, Y, j, weights, r)
+
+
+def _residual_objective(x, DT, Y, j, weights, r):
+    """``½‖y_j − D x‖² + Σ λ_i|x_i|`` in float64, through the non-zeros of ``x`` (``r``: a buffer of ``n``)."""
+    n, m = DT.shape[1], DT.shape[0]
+    for t in range(n):
+        r[t] = Y[t, j]
+    l1 = 0.0
+    for k in range(m):
+        if x[k] != 0:
+            xk = np.float64(x[k])
+            l1 += weights[k] * abs(xk)
+            row = DT[k]
+            for t in range(n):
+                r[t] -= np.float64(row[t]) * xk
+    rr = 0.0
+    for t in range(n):
+        rr += r[t] * r[t]
+    return 0.5 * rr + l1
 
 
 def _history(sweeps, objective, hist):
@@ -280,31 +306,33 @@ def _history(sweeps, objective, hist):
     return hist[:n] + np.cumsum(tail)[:n]
 
 
-def _run(kernel, n_chunks, G, B, yy, lam, nonneg, max_iter, gap_tol, X):
+def _run(kernel, n_chunks, G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X):
     N = B.shape[0]
     n_chunks = max(1, min(n_chunks, N))
     sweeps = np.zeros(N, dtype=np.int64)
     gap = np.zeros(N)
     objective = np.zeros(N)
     hist = np.zeros((n_chunks, max(max_iter, 1)))
-    kernel(G, B, yy, lam, bool(nonneg), int(max_iter), float(gap_tol), n_chunks, X, sweeps, gap, objective, hist)
+    kernel(G, B, DT, Y, yy, lam, weights, bool(nonneg), int(max_iter), float(gap_tol), n_chunks, X, sweeps, gap, objective,
+           hist)
     return sweeps, gap, objective, _history(sweeps, objective, hist.sum(axis=0))
 
 
-def lasso_cd(G, B, yy, lam, nonneg, max_iter, gap_tol, X):
+def lasso_cd(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X):
     """Run the numba kernel on ``X`` (in place; compiled on first call, cached; one chunk of signals per numba
     thread); returns ``(sweeps, gap, objective, history)``."""
-    global _compiled, prange, _top, _restricted, _newton
+    global _compiled, prange, _top, _restricted, _newton, _residual_objective
     import numba
 
     if _compiled is None:
         prange = numba.prange
         helper = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
         _top, _restricted, _newton = helper(_top), helper(_restricted), helper(_newton)
+        _residual_objective = helper(_residual_objective)
         _compiled = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")(_cd_batch)
-    return _run(_compiled, numba.get_num_threads(), G, B, yy, lam, nonneg, max_iter, gap_tol, X)
+    return _run(_compiled, numba.get_num_threads(), G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X)
 
 
-def lasso_cd_numpy(G, B, yy, lam, nonneg, max_iter, gap_tol, X):
+def lasso_cd_numpy(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X):
     """The same source run by the Python interpreter (slow; the reference for the compiled one)."""
-    return _run(_cd_batch, 1, G, B, yy, lam, nonneg, max_iter, gap_tol, X)
+    return _run(_cd_batch, 1, G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X)

@@ -10,7 +10,7 @@ import numpy as np
 from proxcore import Problem, Result, Status
 from proxcore._validation import InvalidParameterError
 
-__all__ = ["one_layer", "as_columns", "result", "dense_matrix", "blas_before_parallel_kernel"]
+__all__ = ["one_layer", "as_columns", "result", "dense_matrix", "serial_blas"]
 
 
 def check_problem(problem, method):
@@ -57,17 +57,20 @@ _blas = None  # threadpoolctl's controller, made on first use (it scans the load
 
 
 @contextlib.contextmanager
-def blas_before_parallel_kernel(jit=True):
-    """A context for the set-up products of a numba-parallel kernel: BLAS on the calling thread only.
+def serial_blas(jit=True):
+    """A context around a numba-parallel kernel and its products: BLAS on the calling thread only.
 
-    OpenBLAS's worker threads keep spinning on their cores for about 0.1 s
-    after each multithreaded call (``OPENBLAS_THREAD_TIMEOUT``, 2²⁸ cycles by
-    default) before they sleep. A parallel kernel started in that time
-    shares its cores with them: on two cores, ``cd``'s kernel took 68 ms
-    right after a product and 37 ms after a pause (its one-thread time: 70
-    ms). The set-up products (Gram, ``YᵀD``) are small next to the kernel,
-    so they run on one BLAS thread and leave no spinning worker behind.
-    Without ``jit`` or with one numba thread nothing is changed.
+    Idle threads of either runtime keep spinning on their cores before they
+    sleep: OpenBLAS's workers for about 0.1 s after each multithreaded call
+    (``OPENBLAS_THREAD_TIMEOUT``, 2²⁸ cycles by default), the OpenMP workers
+    of a numba-parallel region for milliseconds after it. Whatever runs on
+    those cores meanwhile gets a share of them: on two cores, ``cd``'s
+    kernel took 68 ms right after a product and 37 ms after a pause (70 ms
+    on one thread), and the objective's ``D X`` took 14 ms right after the
+    kernel and 1.6 ms after a pause. The products before and after such a
+    kernel (Gram, ``YᵀD``, the objective) are small next to it, so they run
+    on one BLAS thread, which leaves no spinning worker and needs no second
+    core. Without ``jit`` or with one numba thread nothing is changed.
     """
     global _blas
     import numba

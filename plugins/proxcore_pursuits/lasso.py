@@ -13,7 +13,7 @@ from proxcore._validation import ConvergenceWarning, InvalidParameterError, chec
 
 from . import _cd_kernels as kernels
 from . import _lars_kernels
-from ._common import as_columns, blas_before_parallel_kernel, dense_matrix, one_layer, result
+from ._common import as_columns, dense_matrix, one_layer, result, serial_blas
 
 __all__ = ["cd", "lars"]
 
@@ -74,7 +74,8 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     m = A.shape[1]
     Y = as_columns(problem)
     N = Y.shape[1]
-    lam = np.broadcast_to(np.asarray(reg.lam, dtype=dtype).reshape(-1), (m,)).copy()
+    weights = np.broadcast_to(np.asarray(reg.lam, dtype=np.float64).reshape(-1), (m,)).copy()
+    lam = weights.astype(dtype)
     if x0 is None:
         X = np.zeros((m, N), dtype=dtype)
     else:
@@ -85,12 +86,15 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
         if reg.nonneg and (x0 < 0).any():
             raise InvalidParameterError("The 'x0' parameter of cd must be non-negative for pc.L1(..., nonneg=True).")
         X = x0.reshape(m, N).astype(dtype, order="C")  # a copy: the caller's array is never touched
-    with blas_before_parallel_kernel(jit):
-        G = np.ascontiguousarray(A.T @ A)
-        B = np.ascontiguousarray(Y.T @ A)
     yy = np.einsum("ij,ij->j", Y, Y)
     run = kernels.lasso_cd if jit else kernels.lasso_cd_numpy
-    sweeps, gap, _, history = run(G, B, yy, lam, reg.nonneg, max_iter, tol, X)
+    with serial_blas(jit):  # the products before the parallel kernel: see there
+        G = np.ascontiguousarray(A.T @ A)
+        B = np.ascontiguousarray(Y.T @ A)
+    data = Y.view()
+    data.setflags(write=False)  # read-only whether the problem's data is or not: one compiled signature per dtype
+    sweeps, gap, objective, history = run(G, B, np.ascontiguousarray(A.T), data, yy, lam, weights, reg.nonneg,
+                                          max_iter, tol, X)
     x = X.reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = gap <= tol * yy
     n_iter = int(sweeps.max()) if N else 0
@@ -104,7 +108,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
                    f"for {int(np.count_nonzero(~ok))} of {N} signal(s).")
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     out = result(problem, x, n_iter=n_iter, signal_converged=ok, status=status, message=message,
-                 history={"objective": history})
+                 history={"objective": history}, objective=objective.sum())  # from the residuals: see the kernel
     return dataclasses.replace(out, gap=gap.astype(dtype).reshape(problem.batch_shape))
 
 
@@ -160,14 +164,16 @@ def lars(problem, *, max_iter=None, jit=True):
     Y = as_columns(problem)
     N = Y.shape[1]
     scaled = A.astype(np.float64) / weights  # u_i = λ_i x_i: the target weight becomes 1
-    with blas_before_parallel_kernel(jit):
-        G = np.ascontiguousarray(scaled.T @ scaled)
-        B = np.ascontiguousarray(Y.T.astype(np.float64) @ scaled)
     yy = np.einsum("ij,ij->j", Y, Y, dtype=np.float64)
     run = _lars_kernels.lars if jit else _lars_kernels.lars_numpy
-    U, steps, status, final, hist = run(G, B, yy, reg.nonneg, max_iter)
+    with serial_blas(jit):  # the products before and after the parallel kernel: see there
+        G = np.ascontiguousarray(scaled.T @ scaled)
+        B = np.ascontiguousarray(Y.T.astype(np.float64) @ scaled)
+        U, steps, status, final, hist = run(G, B, yy, reg.nonneg, max_iter)
+        x = np.ascontiguousarray((U / weights).T.astype(dtype)).reshape(tuple(D.in_shape) + problem.batch_shape)
+        objective = problem.objective(x)
+        gap = lasso_duality_gap(D, np.asarray(problem.y, dtype=dtype), x, reg.lam, nonneg=reg.nonneg)
     history = kernels._history(steps, final, hist)
-    x = np.ascontiguousarray((U / weights).T.astype(dtype)).reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = status == 0
     n_iter = int(steps.max()) if N else 0
     if ok.all():
@@ -178,6 +184,5 @@ def lars(problem, *, max_iter=None, jit=True):
                    f"{int(np.count_nonzero(~ok))} of {N} signal(s).")
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     out = result(problem, x, n_iter=n_iter, signal_converged=ok, status=status_, message=message,
-                 history={"objective": history})
-    gap = lasso_duality_gap(D, np.asarray(problem.y, dtype=dtype), x, reg.lam, nonneg=reg.nonneg)
+                 history={"objective": history}, objective=objective)
     return dataclasses.replace(out, gap=np.asarray(gap, dtype=dtype).reshape(problem.batch_shape))
