@@ -120,7 +120,9 @@ class _LeastSquaresTerm:
 
     def __init__(self, D, y, dtype):
         self.D = D
-        self.y = np.ascontiguousarray(y)  # once: the fused passes read it as a (signal, batch) view
+        # once: the fused passes read it as a (signal, batch) view, and a writable one (the problem's data is
+        # read-only, which the kernels would copy on every call to keep one compiled signature)
+        self.y = y if y.flags.c_contiguous and y.flags.writeable else np.array(y, order="C")
         self.k_in = len(D.in_shape)
         self.k_out = len(D.out_shape)
         self.G = gram(D)
