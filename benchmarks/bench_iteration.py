@@ -17,7 +17,8 @@ so set-up is not counted.
   iteration; every fifth iteration (the certificate's check) the objective's
   ``[D₁D₂; D₂] z₀`` (192×256) and the gap's ``D₁D₂ x``, and every tenth
   (ρ balancing, in the first 600) two ``D₂ᵀ`` products: counted at their
-  share per iteration.
+  share per iteration. The ADMM computes in float64 for float32 problems
+  too, so its products are float64 ones in both rows.
 
     python benchmarks/bench_iteration.py --signals 2000 --repeats 5
 """
@@ -72,13 +73,15 @@ def main(argv=None):
         one = pc.chain(Y, [(D, pc.L1(0.1))])
         two = pc.chain(Y, [(D1, pc.L1(0.05)), (D2, pc.L1(0.1))])
         A = D1 @ D2
+        # the ADMM computes in float64 whatever the problem's dtype (its certificate needs it): its products, too
+        D2d, Cd, Ed, Ad, Xd, X1d = (a.astype(np.float64) for a in (D2, C, E, A, X, X1))
         engines = {  # the products of every iteration, and those of every fifth one
             "ista": (one, lambda: (D @ X, D.T @ Y), None),
             "fista": (one, lambda: (D @ X, D.T @ Y), None),
             "ml-ista": (two, lambda: (D2 @ X, D1 @ X1, D1.T @ Y1, D2.T @ X1), None),
             "ml-fista": (two, lambda: (D2 @ X, D1 @ X1, D1.T @ Y1, D2.T @ X1), None),
-            "primal-dual": (two, lambda: (D2 @ X, C @ X1, C @ X1, D2.T @ X1, C @ X1),
-                            lambda: (E @ X, A @ X, D2.T @ X1)),
+            "primal-dual": (two, lambda: (D2d @ Xd, Cd @ X1d, Cd @ X1d, D2d.T @ X1d, Cd @ X1d),
+                            lambda: (Ed @ Xd, Ad @ Xd, D2d.T @ X1d)),
         }
         for method, (problem, products, fifth) in engines.items():
             h.silent(lambda: pc.solve(problem, method=method, max_iter=2, tol=0))  # compile, untimed

@@ -37,6 +37,9 @@ factor through the one split term (two-layer ML-BP: ``A = D₁D₂``,
 ``K = D₂``), the inverse is applied by the Woodbury identity through
 ``r×r`` matrices (``_ADMM._factor``), 12 % fewer multiplications an
 iteration. The code returned is ``z_0``, which lies in the domain of ``g``.
+ADMM computes in float64 whatever the problem's dtype (its default
+``tol = 1e-6``, a gap relative to ``‖y‖²``, is near float32's resolution);
+the codes and the states a callback sees are in the problem's dtype.
 
 When every term is an ℓ1 norm, each signal's output is certified by a duality
 gap whose dual point comes from the x-update's optimality condition
