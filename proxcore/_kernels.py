@@ -288,6 +288,54 @@ def keep_largest(v, s):
     return out
 
 
+_FOLD_WIDTH = 256  # the per-signal passes fold rows into their columns below this many signals
+
+
+def _fold(R, C, *row_params):
+    """``W``: how many consecutive rows a per-signal pass over ``(R, C)`` folds into its columns (1: none).
+
+    The per-signal kernels loop over rows with the signals (columns) inner,
+    vectorized, and keep each sum in an accumulator as long as a row. With
+    few signals (one image: ``R = 2²¹``, ``C = 1``) that inner loop is too
+    short to vectorize: the ADMM update of one 32-filter 256×256 code took
+    26 ms, against 3 ms folded. Folded, rows ``iW … iW + W − 1`` are one
+    row of ``W·C`` entries, column ``q`` belonging to signal ``q mod C`` (a
+    reshape of the C-contiguous arrays: no copy, the same values), and each
+    signal's sums come back added over its ``W`` parts. ``W`` is the largest
+    power of two up to ``FOLD_WIDTH/C`` (rounded up) that divides ``R`` and
+    over each block of which every row parameter (one per row, or one for
+    all) is constant.
+    """
+    if R < 2 or C == 0 or C >= _FOLD_WIDTH:
+        return 1
+    W = 1 << (-(-_FOLD_WIDTH // C) - 1).bit_length()  # the power of two at or above FOLD_WIDTH / C
+    while W > 1 and not (R % W == 0 and all(p.size == 1 or _blockwise_constant(p, W) for p in row_params)):
+        W //= 2
+    return W
+
+
+def _blockwise_constant(p, W):
+    blocks = p.reshape(-1, W)
+    return bool((blocks == blocks[:, :1]).all())
+
+
+def _per_row(p, R, W):
+    """A row parameter (one per row, or one for all) as one per row of the pass folded by ``W`` (:func:`_fold`)."""
+    if p.size == 1:
+        return np.full(R // W, p.reshape(-1)[0], dtype=p.dtype)
+    return np.ascontiguousarray(p[::W]) if W > 1 else p
+
+
+def _folded(a, W):
+    """The ``(R/W, W·C)`` view of a C-contiguous ``(R, C)`` array (:func:`_fold`)."""
+    return a.reshape(a.shape[0] // W, W * a.shape[1])
+
+
+def _per_signal(sums, W):
+    """The per-signal sums of a pass folded by ``W``: ``(k, W·C)`` added over the ``W`` parts of each signal."""
+    return sums if W == 1 else sums.reshape(sums.shape[0], W, -1).sum(axis=1)
+
+
 def accelerate(x, z, x_prev, beta=None, out=None):
     """Per-signal sums and the extrapolated point, in one pass (numba).
 
@@ -299,12 +347,14 @@ def accelerate(x, z, x_prev, beta=None, out=None):
     (a C-contiguous array like ``x``, not one of the inputs).
     """
     x, z, x_prev = _writable(x, z, x_prev)
-    stats = np.zeros((4, x.shape[1]))
-    extrapolate = beta is not None
-    beta = np.zeros(x.shape[1], x.dtype) if beta is None else _writable(beta)[0]
+    (R, C), extrapolate = x.shape, beta is not None
+    W = _fold(R, C)
+    beta = np.zeros(C, x.dtype) if beta is None else _writable(beta)[0]
     z_out = _out(x, out) if extrapolate else np.empty((0, 0), x.dtype)
-    _accelerate(x, z, x_prev, beta, extrapolate, z_out, stats)
-    return (z_out if extrapolate else None), stats
+    stats = np.zeros((4, W * C))
+    _accelerate(_folded(x, W), _folded(z, W), _folded(x_prev, W), np.tile(beta, W), extrapolate,
+                _folded(z_out, W) if extrapolate else z_out, stats)
+    return (z_out if extrapolate else None), _per_signal(stats, W)
 
 
 def l1_step(z, g, step, thr, lam, nonneg, x_prev, beta=None, out=(None, None)):
@@ -313,18 +363,22 @@ def l1_step(z, g, step, thr, lam, nonneg, x_prev, beta=None, out=(None, None)):
     Returns ``(x, z_next, stats)`` with ``x = soft(z − step·g, thr)`` (or
     ``max(z − step·g − thr, 0)`` when ``nonneg``), ``z_next`` and the first
     four rows of ``stats`` as in :func:`accelerate`, and ``stats[4]`` the
-    penalty ``Σ_r lam_r |x_rc|`` per column. ``lam`` is float64, one weight per row.
+    penalty ``Σ_r lam_r |x_rc|`` per column. ``thr`` (in ``z``'s dtype) and
+    ``lam`` (float64) hold one value per row, or one for all rows.
     ``out = (x_out, z_out)``: C-contiguous arrays like ``z``, not among the inputs, to write
     ``x`` and ``z_next`` into (either may be None).
     """
     z, g, thr, x_prev = _writable(z, g, thr, x_prev)
-    stats = np.zeros((5, z.shape[1]))
-    extrapolate = beta is not None
-    beta = np.zeros(z.shape[1], z.dtype) if beta is None else _writable(beta)[0]
+    (R, C), extrapolate = z.shape, beta is not None
+    W = _fold(R, C, thr, lam)
+    beta = np.zeros(C, z.dtype) if beta is None else _writable(beta)[0]
     x = _out(z, out[0])
     z_out = _out(z, out[1]) if extrapolate else np.empty((0, 0), z.dtype)
-    _l1_step(z, g, step, thr, lam, bool(nonneg), x_prev, beta, extrapolate, x, z_out, stats)
-    return x, (z_out if extrapolate else None), stats
+    stats = np.zeros((5, W * C))
+    _l1_step(_folded(z, W), _folded(g, W), step, _per_row(thr, R, W), _per_row(np.asarray(lam, np.float64), R, W),
+             bool(nonneg), _folded(x_prev, W), np.tile(beta, W), extrapolate, _folded(x, W),
+             _folded(z_out, W) if extrapolate else z_out, stats)
+    return x, (z_out if extrapolate else None), _per_signal(stats, W)
 
 
 def extrapolate(x, x_prev, beta, out=None, reference=None):
@@ -335,10 +389,12 @@ def extrapolate(x, x_prev, beta, out=None, reference=None):
     """
     x, x_prev, beta = _writable(x, x_prev, beta)
     reference = x if reference is None else _writable(reference)[0]
-    distance = np.zeros(x.shape[1])
+    W = _fold(*x.shape)
+    distance = np.zeros((1, W * x.shape[1]))
     z_out = _out(x, out)
-    _extrapolate(x, x_prev, beta, reference, z_out, distance)
-    return z_out, distance
+    _extrapolate(_folded(x, W), _folded(x_prev, W), np.tile(beta, W), _folded(reference, W), _folded(z_out, W),
+                 distance[0])
+    return z_out, _per_signal(distance, W)[0]
 
 
 def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):
@@ -346,19 +402,23 @@ def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True
 
     With ``v = relax·kx + (1 − relax)·z_old + w_old`` (over-relaxation), returns
     ``(z, w, diff, stats)``: ``z = soft(v, λ_r/ρ_c)`` (row ``r``, signal ``c``;
-    ``inv_rho`` holds ``1/ρ_c``, ``lam`` one weight per row in ``kx``'s dtype),
-    the scaled dual ``w = v − z``, ``diff = z − w`` (None unless ``want_diff``),
+    ``inv_rho`` holds ``1/ρ_c``, ``lam`` one weight per row, or one for all,
+    in ``kx``'s dtype), the scaled dual ``w = v − z``, ``diff = z − w`` (None unless ``want_diff``),
     and ``stats[:, c]`` (float64) ``‖kx − z‖²``, ``‖kx‖²``, ``‖z‖²``,
     ``Σ_r λ_r|z_rc|``, ``‖z − z_old‖²``, ``‖w‖²``: the residuals, scales and
     penalty an ADMM iteration needs.
     """
     kx, z_old, w_old, lam, inv_rho = _writable(kx, z_old, w_old, lam, inv_rho)
+    R, C = kx.shape
+    W = _fold(R, C, lam)
     z, w = _out(kx), _out(kx)
     diff = _out(kx) if want_diff else np.empty((0, 0), kx.dtype)
-    stats = np.zeros((6, kx.shape[1]))
+    stats = np.zeros((6, W * C))
     relax, keep = kx.dtype.type(relax), kx.dtype.type(1 - relax)
-    _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, bool(nonneg), bool(want_diff), z, w, diff, stats)
-    return z, w, (diff if want_diff else None), stats
+    _admm_l1(_folded(kx, W), _folded(z_old, W), _folded(w_old, W), _per_row(lam, R, W), np.tile(inv_rho, W), relax,
+             keep, bool(nonneg), bool(want_diff), _folded(z, W), _folded(w, W),
+             _folded(diff, W) if want_diff else diff, stats)
+    return z, w, (diff if want_diff else None), _per_signal(stats, W)
 
 # ----------------------------------------------------------------- NumPy twins
 def soft_threshold_numpy(v, thr):

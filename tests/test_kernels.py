@@ -118,6 +118,45 @@ def test_fused_admm_l1_update_matches_numpy(dtype, nonneg, rows, rng):
     np.testing.assert_allclose(stats[3], (lam[:, None] * np.abs(z)).astype(np.float64).sum(0), rtol=1e-5)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1024, 1), (96, 3), (6, 2), (513, 1), (0, 4), (5, 0)])
+@pytest.mark.parametrize("weights", ["one", "blocks", "rows"])
+def test_per_signal_kernels_fold_rows_into_few_columns(dtype, shape, weights, rng):
+    # with few signals the passes run on (R/W, W·C) views (K._fold); per-signal results equal the twins'
+    R, C = shape
+    if weights == "one":  # one value for every row
+        lam = np.array([0.3])
+    elif weights == "blocks":  # constant over blocks of 32 rows (a weight per filter): folds
+        lam = np.repeat(rng.uniform(0.1, 0.5, -(-R // 32)), 32)[:R]
+    else:  # a weight per row: no fold
+        lam = rng.uniform(0.1, 0.5, R)
+    rows = np.broadcast_to(lam, (R,))
+    z, g, p, w = rng.standard_normal((4, R, C)).astype(dtype)
+    beta, inv_rho = rng.uniform(0, 1, C).astype(dtype), rng.uniform(0.5, 2, C).astype(dtype)
+    thr = (0.4 * lam).astype(dtype)
+    if R and C:
+        assert (K._fold(R, C, thr, lam) > 1) == (R % 2 == 0 and weights != "rows")
+    x, z_next, stats = K.l1_step(z, g, dtype(0.4), thr, lam, False, p, beta)
+    rx, rz, rstats = K.l1_step_numpy(z, g, dtype(0.4), (0.4 * rows).astype(dtype), rows, False, p, beta)
+    np.testing.assert_array_equal(x, rx)
+    np.testing.assert_array_equal(z_next, rz)
+    np.testing.assert_allclose(stats, rstats, rtol=1e-10, atol=1e-300)
+    assert stats.shape == (5, C)
+    z_next, stats = K.accelerate(x, z, p, beta)
+    rz, rstats = K.accelerate_numpy(x, z, p, beta)
+    np.testing.assert_array_equal(z_next, rz)
+    np.testing.assert_allclose(stats, rstats, rtol=1e-10, atol=1e-300)
+    z_next, distance = K.extrapolate(x, p, beta, reference=z)
+    rz, rdistance = K.extrapolate_numpy(x, p, beta, z)
+    np.testing.assert_array_equal(z_next, rz)
+    np.testing.assert_allclose(distance, rdistance, rtol=1e-10, atol=1e-300)
+    fast = K.admm_l1_update(z, g, w, lam.astype(dtype), inv_rho, 1.8, False)
+    twin = K.admm_l1_update_numpy(z, g, w, rows.astype(dtype), inv_rho, 1.8, False)
+    for a, b in zip(fast[:3], twin[:3]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(fast[3], twin[3], rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_write_into_the_buffers_they_are_given(dtype, rng):
     z, g, p = rng.standard_normal((3, 6, 9)).astype(dtype)
     lam, beta = rng.uniform(0, 1, 6), rng.uniform(0, 1, 9).astype(dtype)

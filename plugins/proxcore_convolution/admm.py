@@ -89,11 +89,14 @@ class _ConvADMM:
         self.tmp = None
         from proxcore import L1
 
-        self.l1 = None  # an ℓ1 term's weight per entry of a code: the y-update then takes one fused pass
+        self.l1 = None  # an ℓ1 term's weights (one, or one per entry of a code): the y-update then takes one fused pass
         if isinstance(reg, L1):
             lam = np.asarray(reg.lam, dtype=dtype)
-            lam = lam.reshape(lam.shape + (1,) * (len(D.in_shape) - lam.ndim))
-            self.l1 = np.ascontiguousarray(np.broadcast_to(lam, D.in_shape).reshape(-1))
+            if lam.size == 1:  # one weight for every entry: the kernel then folds the image's rows freely
+                self.l1 = lam.reshape(1)
+            else:
+                lam = lam.reshape(lam.shape + (1,) * (len(D.in_shape) - lam.ndim))
+                self.l1 = np.ascontiguousarray(np.broadcast_to(lam, D.in_shape).reshape(-1))
 
     def _rfft(self, a, first):
         return self.fft.rfftn(a, axes=tuple(range(first, first + self.k)), workers=self.D.workers)

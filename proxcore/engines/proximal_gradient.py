@@ -88,8 +88,7 @@ def proximal_step(reg, z, grad, step, x_prev, beta, k, out=(None, None)):
 def _(reg: L1, z, grad, step, x_prev, beta, k, out=(None, None)):
     from .. import _kernels
 
-    rows = math.prod(z.shape[:k])
-    lam = np.broadcast_to(np.asarray(reg.lam, dtype=np.float64).ravel(), (rows,))
+    lam = np.asarray(reg.lam, dtype=np.float64).ravel()  # one weight per row of the (signal, batch) view, or one
     thr = (lam * step).astype(z.dtype)
     x_out, z_out = out[0], (out[1] if beta is not None else None)
     x, z_next, stats = _kernels.l1_step(
