@@ -30,6 +30,7 @@ WORKLOADS = {
     "lasso_2000": ("bench_lasso.py", ["--signals", "2000", "--repeats", "3"], ["--signals", "200", "--repeats", "1"]),
     "lasso_2000_2threads": ("bench_lasso.py", ["--signals", "2000", "--repeats", "3", "--threads", "2"], None),
     "lasso_20000": ("bench_lasso.py", ["--signals", "20000", "--repeats", "3"], None),
+    "lasso_20000_2threads": ("bench_lasso.py", ["--signals", "20000", "--repeats", "3", "--threads", "2"], None),
     "omp": ("bench_omp.py", ["--signals", "10000", "--repeats", "5"], ["--signals", "500", "--repeats", "1"]),
     "large_lasso": ("bench_large_lasso.py", ["--repeats", "3"], ["--repeats", "1"]),
     "convolution": ("bench_convolution.py", ["--repeats", "3"], ["--fast"]),
