@@ -330,6 +330,11 @@ def lasso_cd(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X):
         _top, _restricted, _newton = helper(_top), helper(_restricted), helper(_newton)
         _residual_objective = helper(_residual_objective)
         _compiled = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")(_cd_batch)
+    # one compiled signature per dtype, whatever the caller's arrays: inputs writable and C-contiguous (copies
+    # if needed; they are small next to the data), the data a read-only view (no copy of the largest input)
+    G, B, DT, yy, lam, weights = (np.require(a, requirements=("C", "W")) for a in (G, B, DT, yy, lam, weights))
+    Y = np.ascontiguousarray(Y).view()
+    Y.setflags(write=False)
     return _run(_compiled, numba.get_num_threads(), G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X)
 
 

@@ -95,9 +95,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     with serial_blas(jit):  # the products before the parallel kernel: see there
         G = np.ascontiguousarray(A.T @ A)
         B = np.ascontiguousarray(Y.T @ A)
-    data = Y.view()
-    data.setflags(write=False)  # read-only whether the problem's data is or not: one compiled signature per dtype
-    sweeps, gap, objective, history = run(G, B, np.ascontiguousarray(A.T), data, yy, lam, weights, reg.nonneg,
+    sweeps, gap, objective, history = run(G, B, np.ascontiguousarray(A.T), Y, yy, lam, weights, reg.nonneg,
                                           max_iter, tol, X)
     x = X.reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = gap <= tol * yy
