@@ -89,7 +89,7 @@ class _ConvADMM:
         self.tmp = None
         from proxcore import L1
 
-        self.l1 = None  # an ℓ1 term's weights (one, or one per entry of a code): the y-update then takes one fused pass
+        self.l1 = None  # an ℓ1 term's weights (one, or one per entry of a code): one fused pass for the y-update
         if isinstance(reg, L1):
             lam = np.asarray(reg.lam, dtype=dtype)
             if lam.size == 1:  # one weight for every entry: the kernel then folds the image's rows freely

@@ -280,7 +280,7 @@ def _cd_batch(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, n_chunks
 
 
 def _residual_objective(x, DT, Y, j, weights, r):
-    """``½‖y_j − D x‖² + Σ λ_i|x_i|`` in float64, through the non-zeros of ``x`` (``r``: a buffer of ``n``)."""
+    """``½‖y_j − D x‖² + Σ λ_i|x_i|`` in float64 through the non-zeros of ``x`` (``r``: a buffer of ``n``)."""
     n, m = DT.shape[1], DT.shape[0]
     for t in range(n):
         r[t] = Y[t, j]
@@ -313,8 +313,8 @@ def _run(kernel, n_chunks, G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_
     gap = np.zeros(N)
     objective = np.zeros(N)
     hist = np.zeros((n_chunks, max(max_iter, 1)))
-    kernel(G, B, DT, Y, yy, lam, weights, bool(nonneg), int(max_iter), float(gap_tol), n_chunks, X, sweeps, gap, objective,
-           hist)
+    kernel(G, B, DT, Y, yy, lam, weights, bool(nonneg), int(max_iter), float(gap_tol), n_chunks, X,
+           sweeps, gap, objective, hist)
     return sweeps, gap, objective, _history(sweeps, objective, hist.sum(axis=0))
 
 

@@ -110,7 +110,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
                    f"for {int(np.count_nonzero(~ok))} of {N} signal(s).")
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     out = result(problem, x, n_iter=n_iter, signal_converged=ok, status=status, message=message,
-                 history={"objective": history}, objective=objective.sum())  # from the residuals: see the kernel
+                 history={"objective": history}, objective=objective.sum())  # from the residuals (the kernel)
     return dataclasses.replace(out, gap=gap.astype(dtype).reshape(problem.batch_shape))
 
 
