@@ -326,6 +326,11 @@ def _per_row(p, R, W):
     return np.ascontiguousarray(p[::W]) if W > 1 else p
 
 
+def _per_column(v, W):
+    """A parameter per signal as one per column of the pass folded by ``W`` (column ``q``: signal ``q mod C``)."""
+    return v if W == 1 else np.tile(v, W)
+
+
 def _folded(a, W):
     """The ``(R/W, W·C)`` view of a C-contiguous ``(R, C)`` array (:func:`_fold`)."""
     return a.reshape(a.shape[0] // W, W * a.shape[1])
@@ -352,7 +357,7 @@ def accelerate(x, z, x_prev, beta=None, out=None):
     beta = np.zeros(C, x.dtype) if beta is None else _writable(beta)[0]
     z_out = _out(x, out) if extrapolate else np.empty((0, 0), x.dtype)
     stats = np.zeros((4, W * C))
-    _accelerate(_folded(x, W), _folded(z, W), _folded(x_prev, W), np.tile(beta, W), extrapolate,
+    _accelerate(_folded(x, W), _folded(z, W), _folded(x_prev, W), _per_column(beta, W), extrapolate,
                 _folded(z_out, W) if extrapolate else z_out, stats)
     return (z_out if extrapolate else None), _per_signal(stats, W)
 
@@ -376,7 +381,7 @@ def l1_step(z, g, step, thr, lam, nonneg, x_prev, beta=None, out=(None, None)):
     z_out = _out(z, out[1]) if extrapolate else np.empty((0, 0), z.dtype)
     stats = np.zeros((5, W * C))
     _l1_step(_folded(z, W), _folded(g, W), step, _per_row(thr, R, W), _per_row(np.asarray(lam, np.float64), R, W),
-             bool(nonneg), _folded(x_prev, W), np.tile(beta, W), extrapolate, _folded(x, W),
+             bool(nonneg), _folded(x_prev, W), _per_column(beta, W), extrapolate, _folded(x, W),
              _folded(z_out, W) if extrapolate else z_out, stats)
     return x, (z_out if extrapolate else None), _per_signal(stats, W)
 
@@ -392,7 +397,7 @@ def extrapolate(x, x_prev, beta, out=None, reference=None):
     W = _fold(*x.shape)
     distance = np.zeros((1, W * x.shape[1]))
     z_out = _out(x, out)
-    _extrapolate(_folded(x, W), _folded(x_prev, W), np.tile(beta, W), _folded(reference, W), _folded(z_out, W),
+    _extrapolate(_folded(x, W), _folded(x_prev, W), _per_column(beta, W), _folded(reference, W), _folded(z_out, W),
                  distance[0])
     return z_out, _per_signal(distance, W)[0]
 
@@ -415,7 +420,7 @@ def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True
     diff = _out(kx) if want_diff else np.empty((0, 0), kx.dtype)
     stats = np.zeros((6, W * C))
     relax, keep = kx.dtype.type(relax), kx.dtype.type(1 - relax)
-    _admm_l1(_folded(kx, W), _folded(z_old, W), _folded(w_old, W), _per_row(lam, R, W), np.tile(inv_rho, W), relax,
+    _admm_l1(_folded(kx, W), _folded(z_old, W), _folded(w_old, W), _per_row(lam, R, W), _per_column(inv_rho, W), relax,
              keep, bool(nonneg), bool(want_diff), _folded(z, W), _folded(w, W),
              _folded(diff, W) if want_diff else diff, stats)
     return z, w, (diff if want_diff else None), _per_signal(stats, W)

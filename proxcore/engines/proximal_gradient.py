@@ -230,8 +230,8 @@ class _ProximalGradient:
             ws.release(out, x, z, image)
             step /= _BACKTRACK_FACTOR
         ws.release(out, grad, keep=(x, z, image))
-        diff, scale = np.sqrt(stats[0]), np.sqrt(np.maximum(stats[1], stats[2]))
-        error = (diff / np.where(scale > 0, scale, 1)).reshape(batch)
+        # ‖x − z‖ / max(‖x‖, ‖z‖), and 0 where both are 0 (then so is x − z)
+        error = np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
         penalty = stats[4] if len(stats) > 4 else None
         if not self.accelerated:
             return self._state(s.iteration + 1, x, image, error, step, x, image, t, penalty)
