@@ -68,9 +68,10 @@ def serial_blas(jit=True):
     kernel took 68 ms right after a product and 37 ms after a pause (70 ms
     on one thread), and the objective's ``D X`` took 14 ms right after the
     kernel and 1.6 ms after a pause. The products before and after such a
-    kernel (Gram, ``YᵀD``, the objective) are small next to it, so they run
-    on one BLAS thread, which leaves no spinning worker and needs no second
-    core. Without ``jit`` or with one numba thread nothing is changed.
+    kernel (Gram, ``YᵀD``; ``lars``' objective and gap) are small next to
+    it, so they run on one BLAS thread, which leaves no spinning worker and
+    needs no second core. Without ``jit`` or with one numba thread nothing
+    is changed.
     """
     global _blas
     import numba
@@ -90,7 +91,7 @@ def result(problem, x, *, n_iter, signal_converged, status, message, history=Non
     """A :class:`proxcore.Result` for a pursuit that computed ``x`` (shape ``in_shape + batch``).
 
     ``objective``: ``problem.objective(x)`` when the pursuit can compute it more cheaply (from its sparse
-    codes); computed here otherwise."""
+    codes, or in its kernel); computed here otherwise."""
     objective = problem.objective(x) if objective is None else float(objective)
     if history is None:
         history = {"objective": np.array([objective])}

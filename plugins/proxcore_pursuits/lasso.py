@@ -93,10 +93,8 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     yy = np.einsum("ij,ij->j", Y, Y)
     run = kernels.lasso_cd if jit else kernels.lasso_cd_numpy
     with serial_blas(jit):  # the products before the parallel kernel: see there
-        G = np.ascontiguousarray(A.T @ A)
-        B = np.ascontiguousarray(Y.T @ A)
-    sweeps, gap, objective, history = run(G, B, np.ascontiguousarray(A.T), Y, yy, lam, weights, reg.nonneg,
-                                          max_iter, tol, X)
+        G, B = A.T @ A, Y.T @ A  # C-contiguous, as the kernel's wrapper makes every input
+    sweeps, gap, objective, history = run(G, B, A.T, Y, yy, lam, weights, reg.nonneg, max_iter, tol, X)
     x = X.reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = gap <= tol * yy
     n_iter = int(sweeps.max()) if N else 0
@@ -169,8 +167,7 @@ def lars(problem, *, max_iter=None, jit=True):
     yy = np.einsum("ij,ij->j", Y, Y, dtype=np.float64)
     run = _lars_kernels.lars if jit else _lars_kernels.lars_numpy
     with serial_blas(jit):  # the products before and after the parallel kernel: see there
-        G = np.ascontiguousarray(scaled.T @ scaled)
-        B = np.ascontiguousarray(Y.T.astype(np.float64) @ scaled)
+        G, B = scaled.T @ scaled, Y.T.astype(np.float64) @ scaled  # products: C-contiguous
         U, steps, status, final, hist = run(G, B, yy, reg.nonneg, max_iter)
         x = np.ascontiguousarray((U / weights).T.astype(dtype)).reshape(tuple(D.in_shape) + problem.batch_shape)
         objective = problem.objective(x)
