@@ -29,8 +29,8 @@ __all__ = [
     "hard_threshold_numpy",
     "keep_largest_numpy",
     "soft_threshold_step_numpy",
-    "accelerate",
-    "accelerate_numpy",
+    "step_sums",
+    "step_sums_numpy",
     "l1_step",
     "l1_step_numpy",
     "extrapolate",
@@ -110,82 +110,75 @@ def _partner(r, R):
 
 
 @_jit
-def _accelerate(x, z, x_prev, beta, extrapolate, z_out, stats):
-    # one pass: the per-signal sums of a proximal gradient step and, if asked, the
-    # extrapolated point x + β_c (x − x_prev)
+def _step_sums(x, z, x_prev, stats):
+    # the per-signal sums of a proximal gradient step from z to x, x_prev the iterate before x
     R, C = x.shape
     acc = np.zeros(stats.shape)  # local: the compiler then knows the outputs do not alias it, and vectorizes
     for r in range(0, R, 2):
         s, m = _partner(r, R)
         for c in range(C):
-            xi, xj = x[r, c], x[s, c]
-            pi, pj = x_prev[r, c], x_prev[s, c]
             # ‖x − z‖², ‖x‖², ‖z‖², ⟨z − x, x − x_prev⟩ of column c, in float64 for every dtype (written out:
             # through a helper the compiler loses sight of acc being local, and the loop stays scalar)
-            x64, z64, y64, q64 = np.float64(xi), np.float64(z[r, c]), np.float64(xj), np.float64(z[s, c])
+            x64, z64, y64, q64 = np.float64(x[r, c]), np.float64(z[r, c]), np.float64(x[s, c]), np.float64(z[s, c])
             d, e = x64 - z64, y64 - q64
             acc[0, c] += d * d + m * (e * e)
             acc[1, c] += x64 * x64 + m * (y64 * y64)
             acc[2, c] += z64 * z64 + m * (q64 * q64)
-            acc[3, c] += -d * (x64 - np.float64(pi)) - m * (e * (y64 - np.float64(pj)))
-        if extrapolate:
-            _extrapolate_rows(x, x_prev, beta, r, s, z_out)
+            acc[3, c] += -d * (x64 - np.float64(x_prev[r, c])) - m * (e * (y64 - np.float64(x_prev[s, c])))
     stats += acc
 
 
 @_jit
-def _l1_step(z, g, step, thr, lam, nonneg, x_prev, beta, extrapolate, x_out, z_out, stats):
-    # the whole accelerated ℓ1 step in one pass: x = soft(z − step·g, thr), the sums of
-    # _accelerate, the penalty Σ λ_r|x| per signal (stats[4]), and the extrapolated point
-    R, C = z.shape
-    acc = np.zeros(stats.shape)  # local: not aliased by the outputs, so the loop vectorizes
+def _l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, x_out, stats):
+    # the whole accelerated ℓ1 step in one pass, from the iterates: the extrapolated point
+    # z = x + β_c (x − x_prev) in registers (never stored), x⁺ = soft(z − step·g, thr), the sums of
+    # _step_sums for (x⁺, z, x) and the penalty Σ λ_r|x⁺| per signal (stats[4])
+    R, C = x.shape
+    acc = np.zeros(stats.shape)  # local: not aliased by the output, so the loop vectorizes
     for r in range(0, R, 2):
         s, m = _partner(r, R)
         ti, tj = thr[r], thr[s]
         wi, wj = lam[r], m * lam[s]
         for c in range(C):
-            zi, zj = z[r, c], z[s, c]
-            pi, pj = x_prev[r, c], x_prev[s, c]
+            b = beta[c]
+            ai, aj = x[r, c], x[s, c]
+            zi = ai + b * (ai - x_prev[r, c])
+            zj = aj + b * (aj - x_prev[s, c])
             xi = _shrink(zi - step * g[r, c], ti, nonneg)
             xj = _shrink(zj - step * g[s, c], tj, nonneg)
             x_out[r, c] = xi
             x_out[s, c] = xj
             x64, z64, y64, q64 = np.float64(xi), np.float64(zi), np.float64(xj), np.float64(zj)
-            d, e = x64 - z64, y64 - q64  # the sums of _accelerate, written out (see there)
+            d, e = x64 - z64, y64 - q64  # the sums of _step_sums, written out (see there)
             acc[0, c] += d * d + m * (e * e)
             acc[1, c] += x64 * x64 + m * (y64 * y64)
             acc[2, c] += z64 * z64 + m * (q64 * q64)
-            acc[3, c] += -d * (x64 - np.float64(pi)) - m * (e * (y64 - np.float64(pj)))
+            acc[3, c] += -d * (x64 - np.float64(ai)) - m * (e * (y64 - np.float64(aj)))
             acc[4, c] += wi * abs(x64) + wj * abs(y64)
-        if extrapolate:
-            _extrapolate_rows(x_out, x_prev, beta, r, s, z_out)
     stats += acc
 
 
 @_jit
-def _extrapolate(x, x_prev, beta, reference, z_out, sums):
-    # x + β_c (x − x_prev) and, in the same pass, ‖x − reference‖² per column (float64)
+def _extrapolate(x, x_prev, beta, offset, subtract, z_out, sums):
+    # x + β_c (x − x_prev), minus offset when subtract, and in the same pass ‖x − offset‖² per column (float64)
     R, C = x.shape
     acc = np.zeros(sums.shape)  # local: not aliased by the output, so the loop vectorizes
     for r in range(0, R, 2):
         s, m = _partner(r, R)
         for c in range(C):
-            d = np.float64(x[r, c]) - np.float64(reference[r, c])
-            e = np.float64(x[s, c]) - np.float64(reference[s, c])
+            d = np.float64(x[r, c]) - np.float64(offset[r, c])
+            e = np.float64(x[s, c]) - np.float64(offset[s, c])
             acc[c] += d * d + m * (e * e)
-        _extrapolate_rows(x, x_prev, beta, r, s, z_out)
+        # in a loop of its own while the rows are in cache: a store under a condition inside the loop above
+        # would become a masked vector store, which some CPUs execute with a microcode assist per vector
+        # when it is masked off (ISTA once ran at half speed)
+        for c in range(C):
+            b = beta[c]
+            vi = x[r, c] + b * (x[r, c] - x_prev[r, c])
+            vj = x[s, c] + b * (x[s, c] - x_prev[s, c])
+            z_out[r, c] = vi - offset[r, c] if subtract else vi
+            z_out[s, c] = vj - offset[s, c] if subtract else vj
     sums += acc
-
-
-@_inline
-def _extrapolate_rows(x, x_prev, beta, r, s, z_out):
-    # rows r and s of x + β_c (x − x_prev), in a loop of their own while the rows are in cache: a store
-    # under a condition inside the main loop becomes a masked vector store, which some CPUs execute
-    # with a microcode assist per vector when it is masked off (ISTA ran at half speed)
-    for c in range(x.shape[1]):
-        b = beta[c]
-        z_out[r, c] = x[r, c] + b * (x[r, c] - x_prev[r, c])
-        z_out[s, c] = x[s, c] + b * (x[s, c] - x_prev[s, c])
 
 
 @_inline
@@ -226,7 +219,7 @@ def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_diff, z, 
             acc[3, c] += li * abs(z64) + m * (lj * abs(y64))
             acc[4, c] += di * di + m * (dj * dj)
             acc[5, c] += np.float64(wi) * np.float64(wi) + m * (np.float64(wj) * np.float64(wj))
-        if want_diff:  # in a loop of its own, as _extrapolate_rows
+        if want_diff:  # in a loop of its own, as in _extrapolate
             for c in range(C):
                 diff[r, c] = z[r, c] - w[r, c]
                 diff[s, c] = z[s, c] - w[s, c]
@@ -341,64 +334,59 @@ def _per_signal(sums, W):
     return sums if W == 1 else sums.reshape(sums.shape[0], W, -1).sum(axis=1)
 
 
-def accelerate(x, z, x_prev, beta=None, out=None):
-    """Per-signal sums and the extrapolated point, in one pass (numba).
+def step_sums(x, z, x_prev):
+    """The per-signal sums of a proximal gradient step from ``z`` to ``x``, in one pass (numba).
 
-    Returns ``(z_next, stats)``: ``stats[:, c]`` holds, in float64,
+    Returns ``stats`` (float64, 4 × columns): ``stats[:, c]`` holds
     ``‖x − z‖²``, ``‖x‖²``, ``‖z‖²`` and ``⟨z − x, x − x_prev⟩`` of column
-    ``c`` (the convergence test, the relative scale and the restart test of
-    a proximal gradient step), and ``z_next = x + β_c (x − x_prev)``, or
-    None when ``beta`` is None. ``z_next`` is written into ``out`` when given
-    (a C-contiguous array like ``x``, not one of the inputs).
+    ``c``: the convergence test, the relative scale and the restart test of
+    the step, ``x_prev`` being the iterate before ``x``.
     """
     x, z, x_prev = _writable(x, z, x_prev)
-    (R, C), extrapolate = x.shape, beta is not None
-    W = _fold(R, C)
-    beta = np.zeros(C, x.dtype) if beta is None else _writable(beta)[0]
-    z_out = _out(x, out) if extrapolate else np.empty((0, 0), x.dtype)
-    stats = np.zeros((4, W * C))
-    _accelerate(_folded(x, W), _folded(z, W), _folded(x_prev, W), _per_column(beta, W), extrapolate,
-                _folded(z_out, W) if extrapolate else z_out, stats)
-    return (z_out if extrapolate else None), _per_signal(stats, W)
+    W = _fold(*x.shape)
+    stats = np.zeros((4, W * x.shape[1]))
+    _step_sums(_folded(x, W), _folded(z, W), _folded(x_prev, W), stats)
+    return _per_signal(stats, W)
 
 
-def l1_step(z, g, step, thr, lam, nonneg, x_prev, beta=None, out=(None, None)):
-    """The accelerated ℓ1 proximal gradient step in one pass (numba).
+def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
+    """The accelerated ℓ1 proximal gradient step from the iterates, in one pass (numba).
 
-    Returns ``(x, z_next, stats)`` with ``x = soft(z − step·g, thr)`` (or
-    ``max(z − step·g − thr, 0)`` when ``nonneg``), ``z_next`` and the first
-    four rows of ``stats`` as in :func:`accelerate`, and ``stats[4]`` the
-    penalty ``Σ_r lam_r |x_rc|`` per column. ``thr`` (in ``z``'s dtype) and
-    ``lam`` (float64) hold one value per row, or one for all rows.
-    ``out = (x_out, z_out)``: C-contiguous arrays like ``z``, not among the inputs, to write
-    ``x`` and ``z_next`` into (either may be None).
+    With the extrapolated point ``z = x + β_c (x − x_prev)`` (column ``c``;
+    never stored), returns ``(x⁺, stats)``: ``x⁺ = soft(z − step·g, thr)``
+    (or ``max(z − step·g − thr, 0)`` when ``nonneg``), the first four rows
+    of ``stats`` as :func:`step_sums` gives them for ``(x⁺, z, x)``, and
+    ``stats[4]`` the penalty ``Σ_r lam_r |x⁺_rc|`` per column. ``beta`` (one
+    per column) and ``thr`` (one per row, or one for all) are in ``x``'s
+    dtype, ``lam`` in float64. ``β = 0`` with ``x_prev = x`` is ISTA's step
+    from ``x`` itself. ``out``: a C-contiguous array like ``x``, not among
+    the inputs, to write ``x⁺`` into.
     """
-    z, g, thr, x_prev = _writable(z, g, thr, x_prev)
-    (R, C), extrapolate = z.shape, beta is not None
+    x, x_prev, beta, g, thr = _writable(x, x_prev, beta, g, thr)
+    R, C = x.shape
     W = _fold(R, C, thr, lam)
-    beta = np.zeros(C, z.dtype) if beta is None else _writable(beta)[0]
-    x = _out(z, out[0])
-    z_out = _out(z, out[1]) if extrapolate else np.empty((0, 0), z.dtype)
+    x_next = _out(x, out)
     stats = np.zeros((5, W * C))
-    _l1_step(_folded(z, W), _folded(g, W), step, _per_row(thr, R, W), _per_row(np.asarray(lam, np.float64), R, W),
-             bool(nonneg), _folded(x_prev, W), _per_column(beta, W), extrapolate, _folded(x, W),
-             _folded(z_out, W) if extrapolate else z_out, stats)
-    return x, (z_out if extrapolate else None), _per_signal(stats, W)
+    _l1_step(_folded(x, W), _folded(x_prev, W), _per_column(beta, W), _folded(g, W), step, _per_row(thr, R, W),
+             _per_row(np.asarray(lam, np.float64), R, W), bool(nonneg), _folded(x_next, W), stats)
+    return x_next, _per_signal(stats, W)
 
 
-def extrapolate(x, x_prev, beta, out=None, reference=None):
-    """``x + β_c (x − x_prev)`` per column ``c`` (numba), into ``out`` when given; ``beta`` in ``x``'s dtype.
+def extrapolate(x, x_prev, beta, out=None, offset=None):
+    """``x + β_c (x − x_prev) − offset`` per column ``c`` (numba), into ``out`` when given; ``beta`` in ``x``'s dtype.
 
-    Returns ``(z_next, distance)``: ``distance[c] = ‖x_c − reference_c‖²`` in float64 (zeros without a
-    ``reference``), from the same pass: FISTA's image extrapolation gives the residual ``‖Dx − y‖²`` with it.
+    Returns ``(z, distance)``: ``distance[c] = ‖x_c − offset_c‖²`` in float64 (zeros, and nothing
+    subtracted, without an ``offset``), from the same pass. On FISTA's images, with ``offset = y``, it
+    gives the residual at the extrapolated point, ``D z − y``, and twice the smooth term, ``‖Dx − y‖²``.
     """
     x, x_prev, beta = _writable(x, x_prev, beta)
-    reference = x if reference is None else _writable(reference)[0]
+    subtract = offset is not None
+    offset = _writable(offset)[0] if subtract else x
     W = _fold(*x.shape)
     distance = np.zeros((1, W * x.shape[1]))
     z_out = _out(x, out)
-    _extrapolate(_folded(x, W), _folded(x_prev, W), _per_column(beta, W), _folded(reference, W), _folded(z_out, W),
-                 distance[0])
+    _extrapolate(_folded(x, W), _folded(x_prev, W), _per_column(beta, W), _folded(offset, W), subtract,
+                 _folded(z_out, W), distance[0])
     return z_out, _per_signal(distance, W)[0]
 
 
@@ -456,27 +444,24 @@ def keep_largest_numpy(v, s):
     return out
 
 
-def _stats_numpy(x, z, x_prev):
+def step_sums_numpy(x, z, x_prev):
     x64, z64, p64 = (a.astype(np.float64) for a in (x, z, x_prev))
     d = x64 - z64
     return np.stack([(d * d).sum(0), (x64 * x64).sum(0), (z64 * z64).sum(0), (-d * (x64 - p64)).sum(0)])
 
 
-def accelerate_numpy(x, z, x_prev, beta=None):
-    z_next = None if beta is None else x + beta * (x - x_prev)
-    return z_next, _stats_numpy(x, z, x_prev)
+def l1_step_numpy(x, x_prev, beta, g, step, thr, lam, nonneg):
+    z = x + beta * (x - x_prev)
+    x_next = soft_threshold_step_numpy(z, g, step, thr, nonneg)
+    penalty = (lam[:, None] * np.abs(x_next.astype(np.float64))).sum(0)
+    return x_next, np.vstack([step_sums_numpy(x_next, z, x), penalty])
 
 
-def l1_step_numpy(z, g, step, thr, lam, nonneg, x_prev, beta=None):
-    x = soft_threshold_step_numpy(z, g, step, thr, nonneg)
-    z_next, stats = accelerate_numpy(x, z, x_prev, beta)
-    penalty = (lam[:, None] * np.abs(x.astype(np.float64))).sum(0)
-    return x, z_next, np.vstack([stats, penalty])
-
-
-def extrapolate_numpy(x, x_prev, beta, reference=None):
-    distance = np.zeros(x.shape[1]) if reference is None else ((x.astype(np.float64) - reference) ** 2).sum(0)
-    return x + beta * (x - x_prev), distance
+def extrapolate_numpy(x, x_prev, beta, offset=None):
+    z = x + beta * (x - x_prev)
+    if offset is None:
+        return z, np.zeros(x.shape[1])
+    return z - offset, ((x.astype(np.float64) - offset) ** 2).sum(0)
 
 
 def admm_l1_update_numpy(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):

@@ -45,45 +45,49 @@ def test_keep_largest_matches_numpy(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_accelerate_and_extrapolate_match_numpy(dtype, rng):
-    x, z, p = rng.standard_normal((3, 11, 25)).astype(dtype)
+def test_step_sums_and_extrapolate_match_numpy(dtype, rng):
+    x, z, p, y = rng.standard_normal((4, 11, 25)).astype(dtype)
     beta = rng.uniform(0, 1, 25).astype(dtype)
-    for b in (None, beta):
-        z_next, stats = K.accelerate(x, z, p, b)
-        ref_z, ref_stats = K.accelerate_numpy(x, z, p, b)
-        np.testing.assert_allclose(stats, ref_stats, rtol=1e-12)
-        assert stats.dtype == np.float64
-        if b is None:
-            assert z_next is None and ref_z is None
-        else:
-            assert z_next.dtype == dtype
-            np.testing.assert_array_equal(z_next, ref_z)
-    for reference in (None, z):
-        fast, twin = K.extrapolate(x, p, beta, reference=reference), K.extrapolate_numpy(x, p, beta, reference)
-        np.testing.assert_array_equal(fast[0], twin[0])
-        np.testing.assert_allclose(fast[1], twin[1], rtol=1e-12)
-    np.testing.assert_allclose(K.extrapolate(x, p, beta, reference=z)[1], K.accelerate(x, z, p)[1][0], rtol=1e-12)
+    stats = K.step_sums(x, z, p)
+    assert stats.dtype == np.float64
+    np.testing.assert_allclose(stats, K.step_sums_numpy(x, z, p), rtol=1e-12)
+    for offset in (None, y):
+        (fast, distance), (ref, ref_distance) = K.extrapolate(x, p, beta, offset=offset), K.extrapolate_numpy(x, p, beta, offset)
+        assert fast.dtype == dtype
+        np.testing.assert_array_equal(fast, ref)
+        np.testing.assert_allclose(distance, ref_distance, rtol=1e-12)
+    # the residual at the extrapolated point, and ‖x − y‖² equal to the first of step_sums(x, y, ·)
+    z_, distance = K.extrapolate(x, p, beta, offset=y)
+    np.testing.assert_array_equal(z_, (x + beta * (x - p)) - y)
+    np.testing.assert_allclose(distance, K.step_sums(x, y, p)[0], rtol=1e-12)
+    np.testing.assert_array_equal(K.extrapolate(x, p, beta)[1], np.zeros(25))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nonneg", [False, True])
 @pytest.mark.parametrize("rows", [1, 7, 8])  # the kernels take rows two at a time: odd and even counts
 def test_fused_l1_step_matches_numpy(dtype, nonneg, rows, rng):
-    z, g, p = rng.standard_normal((3, rows, 30)).astype(dtype)
+    x, p, g = rng.standard_normal((3, rows, 30)).astype(dtype)
     lam = rng.uniform(0, 1, rows)
     step = dtype(0.3)
     thr = (lam * 0.3).astype(dtype)
     beta = rng.uniform(0, 1, 30).astype(dtype)
-    for b in (None, beta):
-        x, z_next, stats = K.l1_step(z, g, step, thr, lam, nonneg, p, b)
-        rx, rz, rstats = K.l1_step_numpy(z, g, step, thr, lam, nonneg, p, b)
-        assert x.dtype == dtype
-        np.testing.assert_array_equal(x, rx)
-        np.testing.assert_allclose(stats, rstats, rtol=1e-12, atol=1e-300)
-        if b is not None:
-            np.testing.assert_array_equal(z_next, rz)
-    # the penalty row is Σ λ|x| per column
-    np.testing.assert_allclose(stats[4], (lam[:, None] * np.abs(x.astype(np.float64))).sum(0), rtol=1e-12)
+    for b, prev in ((np.zeros(30, dtype), x), (beta, p)):  # ISTA's step from x, and FISTA's from z
+        x_next, stats = K.l1_step(x, prev, b, g, step, thr, lam, nonneg)
+        ref, ref_stats = K.l1_step_numpy(x, prev, b, g, step, thr, lam, nonneg)
+        assert x_next.dtype == dtype
+        np.testing.assert_array_equal(x_next, ref)
+        np.testing.assert_allclose(stats, ref_stats, rtol=1e-12, atol=1e-300)
+    # the step is soft(z − step·g) at z = x + β(x − p), independently of the twins
+    z = x + beta * (x - p)
+    u = (z - step * g).astype(np.float64)
+    t = thr[:, None].astype(np.float64)
+    expected = np.maximum(u - t, 0) if nonneg else np.sign(u) * np.maximum(np.abs(u) - t, 0)
+    np.testing.assert_allclose(x_next, expected, rtol=1e-6 if dtype == np.float32 else 1e-15, atol=1e-6)
+    # the penalty row is Σ λ|x⁺| per column, and the rest are step_sums for (x⁺, z, x)
+    np.testing.assert_allclose(stats[4], (lam[:, None] * np.abs(x_next.astype(np.float64))).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(stats[:4], K.step_sums(x_next, z, x), rtol=1e-12, atol=1e-300)
+
 
 
 
@@ -135,17 +139,14 @@ def test_per_signal_kernels_fold_rows_into_few_columns(dtype, shape, weights, rn
     thr = (0.4 * lam).astype(dtype)
     if R and C:
         assert (K._fold(R, C, thr, lam) > 1) == (R % 2 == 0 and weights != "rows")
-    x, z_next, stats = K.l1_step(z, g, dtype(0.4), thr, lam, False, p, beta)
-    rx, rz, rstats = K.l1_step_numpy(z, g, dtype(0.4), (0.4 * rows).astype(dtype), rows, False, p, beta)
+    x, stats = K.l1_step(z, p, beta, g, dtype(0.4), thr, lam, False)
+    rx, rstats = K.l1_step_numpy(z, p, beta, g, dtype(0.4), (0.4 * rows).astype(dtype), rows, False)
     np.testing.assert_array_equal(x, rx)
-    np.testing.assert_array_equal(z_next, rz)
     np.testing.assert_allclose(stats, rstats, rtol=1e-10, atol=1e-300)
     assert stats.shape == (5, C)
-    z_next, stats = K.accelerate(x, z, p, beta)
-    rz, rstats = K.accelerate_numpy(x, z, p, beta)
-    np.testing.assert_array_equal(z_next, rz)
-    np.testing.assert_allclose(stats, rstats, rtol=1e-10, atol=1e-300)
-    z_next, distance = K.extrapolate(x, p, beta, reference=z)
+    stats = K.step_sums(x, z, p)
+    np.testing.assert_allclose(stats, K.step_sums_numpy(x, z, p), rtol=1e-10, atol=1e-300)
+    z_next, distance = K.extrapolate(x, p, beta, offset=z)
     rz, rdistance = K.extrapolate_numpy(x, p, beta, z)
     np.testing.assert_array_equal(z_next, rz)
     np.testing.assert_allclose(distance, rdistance, rtol=1e-10, atol=1e-300)
@@ -161,12 +162,11 @@ def test_kernels_write_into_the_buffers_they_are_given(dtype, rng):
     z, g, p = rng.standard_normal((3, 6, 9)).astype(dtype)
     lam, beta = rng.uniform(0, 1, 6), rng.uniform(0, 1, 9).astype(dtype)
     thr = (0.5 * lam).astype(dtype)
-    x_ref, z_ref, stats_ref = K.l1_step(z, g, dtype(0.5), thr, lam, False, p, beta)
-    x_out, z_out = np.full_like(z, np.nan), np.full_like(z, np.nan)
-    x, z_next, stats = K.l1_step(z, g, dtype(0.5), thr, lam, False, p, beta, (x_out, z_out))
-    assert x is x_out and z_next is z_out
+    x_ref, stats_ref = K.l1_step(z, p, beta, g, dtype(0.5), thr, lam, False)
+    x_out = np.full_like(z, np.nan)
+    x, stats = K.l1_step(z, p, beta, g, dtype(0.5), thr, lam, False, x_out)
+    assert x is x_out
     np.testing.assert_array_equal(x, x_ref)
-    np.testing.assert_array_equal(z_next, z_ref)
     np.testing.assert_array_equal(stats, stats_ref)
     out = np.full_like(z, np.nan)
     assert K.extrapolate(x, p, beta, out)[0] is out

@@ -11,8 +11,12 @@ product with the Gram ``DᵀD`` when that is cheaper (:func:`proxcore.linalg.gra
 else one product with ``D`` and one with ``Dᵀ``: the image of the
 extrapolated point is the same combination of images (``D z_{k+1} =
 D x_{k+1} + β_k (D x_{k+1} − D x_k)``), so the objective at every iterate
-comes for free. Without a callback, every iterate is written into the buffers
-of the state two iterations back (:class:`~proxcore.engines._workspace.Workspace`).
+comes for free. The extrapolated point itself is never stored: the state
+keeps ``x_k``, ``x_{k−1}`` and ``β``, and the next step forms ``z`` where
+it reads them (one pass fewer over the batch than storing it, and a
+restart is only ``β = 0``). Without a callback, every iterate is written
+into the buffers of the state two iterations back
+(:class:`~proxcore.engines._workspace.Workspace`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,12 @@ _BACKTRACK_FACTOR = 2.0
 
 
 class ProxGradState(NamedTuple):
-    """The state of ISTA/FISTA after ``iteration`` steps (what callbacks receive)."""
+    """The state of ISTA/FISTA after ``iteration`` steps (what callbacks receive).
+
+    The next step starts from the extrapolated point ``z = x + β(x − x_prev)``
+    (``β`` per signal; ``z = x`` for ISTA and where FISTA restarts), given
+    by the properties ``z`` and ``z_image`` (computed when read).
+    """
 
     iteration: int
     x: np.ndarray  # x_k
@@ -46,11 +55,23 @@ class ProxGradState(NamedTuple):
     error: np.ndarray  # ‖x_k − z_{k−1}‖ / max(‖x_k‖, ‖z_{k−1}‖), per signal
     step: float
     image: np.ndarray  # D x_k (or DᵀD x_k when the Gram is used)
-    z: np.ndarray
-    z_image: np.ndarray
+    x_prev: np.ndarray  # x_{k−1} (x_k itself for ISTA and at the start)
+    image_prev: np.ndarray  # its image
+    beta: np.ndarray  # β_k per signal, in x's dtype
+    residual: np.ndarray  # D z − y (G z − Dᵀy with the Gram): what the gradient at z is made of
     momentum: np.ndarray  # t_k per signal
     smooth: np.ndarray  # ½‖y − D x_k‖² per signal
     gap: np.ndarray | None  # duality gap per signal, when tracked
+
+    @property
+    def z(self):
+        """The extrapolated point ``x + β(x − x_prev)``, where the next step takes its gradient."""
+        return self.x + self.beta * (self.x - self.x_prev)
+
+    @property
+    def z_image(self):
+        """Its image ``D z`` (``DᵀD z`` with the Gram), the same combination of images."""
+        return self.image + self.beta.astype(self.image.dtype) * (self.image - self.image_prev)
 
 
 def _columns(a, k):
@@ -59,44 +80,52 @@ def _columns(a, k):
 
 
 @functools.singledispatch
-def proximal_step(reg, z, grad, step, x_prev, beta, k, out=(None, None)):
-    """One proximal gradient step with the per-signal sums an engine needs, in as few passes as possible.
+def proximal_step(reg, x, x_prev, beta, grad, step, k, out=None):
+    """One proximal gradient step from the iterates, with the per-signal sums an engine needs.
 
-    Computes ``x = prox_{step·g}(z − step·∇f)`` and, per signal (column of
-    the ``(signal size, batch)`` view; ``k`` signal axes), ``stats`` in
-    float64: ``‖x − z‖²``, ``‖x‖²``, ``‖z‖²``, ``⟨z − x, x − x_prev⟩`` and,
-    when a fifth row is present, ``g(x)``. With ``beta`` (one per signal, in
-    ``x``'s dtype) it also returns the extrapolated ``x + β(x − x_prev)``.
-    ``out = (x_out, z_out)``: C-contiguous arrays shaped like ``z`` (or None)
-    that ``x`` and the extrapolated point may be written into; an
-    implementation may ignore them and return new arrays.
+    With the extrapolated point ``z = x + β(x − x_prev)`` (``beta``: one per
+    signal, in ``x``'s dtype), computes ``x⁺ = prox_{step·g}(z − step·grad)``
+    and, per signal (column of the ``(signal size, batch)`` view; ``k``
+    signal axes), ``stats`` in float64: ``‖x⁺ − z‖²``, ``‖x⁺‖²``, ``‖z‖²``,
+    ``⟨z − x⁺, x⁺ − x⟩`` and, when a fifth row is present, ``g(x⁺)``.
+    ``out``: a C-contiguous array shaped like ``x`` (or None) that ``x⁺``
+    may be written into; an implementation may ignore it and return a new array.
 
-    Returns ``(x, z_next or None, stats)``. The default is the regularizer's
-    prox followed by one fused pass; a regularizer may register a version
-    that does everything in one pass (``L1`` does).
+    Returns ``(x⁺, stats)``. The default forms ``z``, takes the
+    regularizer's prox and makes one more pass for the sums; a regularizer
+    may register a version that does everything in one pass, ``z`` never
+    stored (``L1`` does).
+
+    Examples
+    --------
+    ISTA's step (``β = 0``) on ``½(3 − x)² + |x|`` from ``x = 0`` with step 1 lands on the minimizer 2:
+
+    >>> import numpy as np, proxcore as pc
+    >>> from proxcore.engines.proximal_gradient import proximal_step
+    >>> x = np.zeros((1, 1))
+    >>> x_next, stats = proximal_step(pc.L1(1.0), x, x, np.zeros(1), np.array([[-3.0]]), 1.0, 1)
+    >>> x_next, stats[:, 0]             # ‖x⁺ − z‖², ‖x⁺‖², ‖z‖², ⟨z − x⁺, x⁺ − x⟩, |x⁺|
+    (array([[2.]]), array([ 4.,  4.,  0., -4.,  2.]))
     """
     from .. import _kernels
 
-    x = np.asarray(reg.prox(z - step * grad, step), dtype=z.dtype)
-    z_out = out[1] if beta is not None else None
-    z_next, stats = _kernels.accelerate(_columns(x, k), _columns(z, k), _columns(x_prev, k), beta,
-                                        _columns_of(z_out, k))
-    return x, _shaped(z_next, z_out, x.shape), stats
+    z, _ = _kernels.extrapolate(_columns(x, k), _columns(x_prev, k), beta)
+    z = z.reshape(x.shape)
+    x_next = np.asarray(reg.prox(z - step * grad, step), dtype=x.dtype)
+    return x_next, _kernels.step_sums(_columns(x_next, k), _columns(z, k), _columns(x, k))
 
 
 @proximal_step.register
-def _(reg: L1, z, grad, step, x_prev, beta, k, out=(None, None)):
+def _(reg: L1, x, x_prev, beta, grad, step, k, out=None):
     from .. import _kernels
 
     lam = np.asarray(reg.lam, dtype=np.float64).ravel()  # one weight per row of the (signal, batch) view, or one
-    thr = (lam * step).astype(z.dtype)
-    x_out, z_out = out[0], (out[1] if beta is not None else None)
-    x, z_next, stats = _kernels.l1_step(
-        _columns(z, k), _columns(grad.astype(z.dtype, copy=False), k), z.dtype.type(step), thr,
-        np.ascontiguousarray(lam), reg.nonneg,
-        _columns(x_prev, k), beta, (_columns_of(x_out, k), _columns_of(z_out, k)),
+    thr = (lam * step).astype(x.dtype)
+    x_next, stats = _kernels.l1_step(
+        _columns(x, k), _columns(x_prev, k), beta, _columns(grad.astype(x.dtype, copy=False), k),
+        x.dtype.type(step), thr, np.ascontiguousarray(lam), reg.nonneg, _columns_of(out, k),
     )
-    return _shaped(x, x_out, z.shape), _shaped(z_next, z_out, z.shape), stats
+    return _shaped(x_next, out, x.shape), stats
 
 
 def _columns_of(out, k):
@@ -136,13 +165,29 @@ class _LeastSquaresTerm:
         ws.release(buffer, keep=(image,))
         return image
 
-    def grad(self, image, ws):
+    def residual(self, image, image_prev, beta, ws):
+        """``(D z − y, ‖Dx − y‖²)`` per signal, ``z = x + β(x − x_prev)``, from the images, in one pass.
+
+        With the Gram, ``image`` is ``G x`` and the first is ``G z − Dᵀy``
+        (the gradient itself); the second is then None.
+        """
+        from .. import _kernels
+
+        offset = self.y if self.G is None else self.b
+        k = image.ndim - beta.ndim
+        buffer = ws.empty(image.shape, image.dtype)
+        residual, distance = _kernels.extrapolate(
+            _columns(image, k), _columns(image_prev, k), beta.astype(image.dtype).ravel(), _columns_of(buffer, k),
+            _columns(offset.astype(image.dtype, copy=False), k))
+        return _shaped(residual, buffer, image.shape), (distance.reshape(beta.shape) if self.G is None else None)
+
+    def grad(self, residual, ws):
+        """``∇f(z)`` from :meth:`residual`'s first output: ``Dᵀ(D z − y)``, or that output itself with the Gram."""
         if self.G is not None:
-            return np.subtract(image, self.b, out=ws.empty(image.shape, image.dtype))
-        r = np.subtract(image, self.y, out=ws.empty(image.shape, np.result_type(image, self.y)))
-        buffer = ws.empty(tuple(self.D.in_shape) + image.shape[self.k_out:], result_dtype(self.D, r.dtype))
-        grad = self.D.adjoint_into(r, buffer)
-        ws.release(r, buffer, keep=(grad,))  # grad may be r itself (the identity)
+            return residual
+        buffer = ws.empty(tuple(self.D.in_shape) + residual.shape[self.k_out:], result_dtype(self.D, residual.dtype))
+        grad = self.D.adjoint_into(residual, buffer)
+        ws.release(buffer, keep=(grad,))
         return grad
 
     def correlation(self, x, image):
@@ -192,18 +237,20 @@ class _ProximalGradient:
         self.track_gap = track_gap
         self.ws = workspace
 
-    def _state(self, iteration, x, image, error, step, z, z_image, momentum, penalty=None, smooth=None):
-        smooth = self.f.value(x, image) if smooth is None else smooth
+    def _state(self, iteration, x, image, error, step, x_prev, image_prev, beta, momentum, penalty=None):
+        residual, distance = self.f.residual(image, image_prev, beta, self.ws)
+        smooth = self.f.value(x, image) if distance is None else 0.5 * distance
         penalty = self.reg.value(x) if penalty is None else float(np.sum(penalty))
         objective = float(np.sum(smooth)) + penalty
         gap = _lasso_gap(self.f, self.reg, x, image, smooth) if self.track_gap else None
-        return ProxGradState(iteration, x, objective, error, step, image, z, z_image, momentum, smooth, gap)
+        return ProxGradState(iteration, x, objective, error, step, image, x_prev, image_prev, beta, residual,
+                             momentum, smooth, gap)
 
     def init(self, x0):
         image = self.f.image(x0, self.ws)
         batch = x0.shape[self.f.k_in:]
         error = np.full(batch, np.inf)
-        return self._state(0, x0, image, error, self.step0, x0, image, np.ones(batch))
+        return self._state(0, x0, image, error, self.step0, x0, image, np.zeros(batch, x0.dtype), np.ones(batch))
 
     def step(self, s):
         new = self._step(s)
@@ -215,47 +262,31 @@ class _ProximalGradient:
         k_in = self.f.k_in
         dtype = s.x.dtype
         batch = s.x.shape[k_in:]
-        grad = self.f.grad(s.z_image, ws)
-        t = s.momentum
-        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        # the momentum before any restart: restarted signals are mended after the step
-        beta = ((t - 1) / t_next).astype(dtype).ravel() if self.accelerated else None
+        grad = self.f.grad(s.residual, ws)  # at z = x + β(x − x_prev)
+        beta = s.beta.ravel()
         step = s.step
         while True:
-            out = (ws.empty(s.x.shape, dtype), ws.empty(s.x.shape, dtype) if self.accelerated else None)
-            x, z, stats = proximal_step(self.reg, s.z, grad, dtype.type(step), s.x, beta, k_in, out=out)
+            out = ws.empty(s.x.shape, dtype)
+            x, stats = proximal_step(self.reg, s.x, s.x_prev, beta, grad, dtype.type(step), k_in, out=out)
             image = self.f.image(x, ws)
             if not self.backtracking or self._sufficient_decrease(s, grad, x, image, step):
                 break
-            ws.release(out, x, z, image)
+            ws.release(out, x, image)
             step /= _BACKTRACK_FACTOR
-        ws.release(out, grad, keep=(x, z, image))
+        ws.release(out, grad, keep=(x, image, s))  # grad is the state's residual with the Gram
         # ‖x − z‖ / max(‖x‖, ‖z‖), and 0 where both are 0 (then so is x − z)
         error = np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
         penalty = stats[4] if len(stats) > 4 else None
-        if not self.accelerated:
-            return self._state(s.iteration + 1, x, image, error, step, x, image, t, penalty)
+        if not self.accelerated:  # z = x: the next step starts from x itself
+            return self._state(s.iteration + 1, x, image, error, step, x, image, s.beta, s.momentum, penalty)
+        t = s.momentum
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        beta = ((t - 1) / t_next).astype(dtype)
         if self.restart:  # O'Donoghue & Candès: restart where the step opposes the momentum
-            restarted = stats[3] > 0
-            if restarted.any():
-                t_next = np.where(restarted.reshape(batch), (1 + math.sqrt(5)) / 2, t_next)
-                beta = np.where(restarted, 0, beta).astype(dtype)
-                z = np.ascontiguousarray(z)  # z itself when contiguous: a buffer (or new array) of this step's
-                _columns(z, k_in)[:, restarted] = _columns(x, k_in)[:, restarted]
-        from .. import _kernels
-
-        k_out = image.ndim - len(batch)
-        buffer = ws.empty(image.shape, image.dtype)
-        y = self.f.y
-        fused = self.f.G is None and y.dtype == image.dtype
-        # one pass over the image: the extrapolated image D z and, when the image is D x (no Gram),
-        # ‖Dx − y‖², twice the smooth term
-        z_image, distance = _kernels.extrapolate(
-            _columns(image, k_out), _columns(s.image, k_out), beta.astype(image.dtype, copy=False),
-            _columns_of(buffer, k_out), _columns(y, k_out) if fused else None)
-        smooth = 0.5 * distance.reshape(batch) if fused else None
-        return self._state(s.iteration + 1, x, image, error, step, z, _shaped(z_image, buffer, image.shape),
-                           t_next, penalty, smooth)
+            restarted = stats[3].reshape(batch) > 0
+            t_next = np.where(restarted, (1 + math.sqrt(5)) / 2, t_next)
+            beta = np.where(restarted, 0, beta).astype(dtype)
+        return self._state(s.iteration + 1, x, image, error, step, s.x, s.image, beta, t_next, penalty)
 
     def _sufficient_decrease(self, s, grad, x, image, step):
         # Beck–Teboulle: f(x) <= f(z) + <x − z, ∇f(z)> + ‖x − z‖²/(2η), summed over the batch
