@@ -250,6 +250,37 @@ def test_float32_in_float32_out_every_iterate(method, lasso_batch):
     assert abs(res.objective - ref.objective) <= 1e-4 * ref.objective
 
 
+@pytest.mark.parametrize("method", ["ista", "fista"])
+@pytest.mark.parametrize("shape", [(20, 50), (60, 30)])  # D z through images, and through the Gram
+def test_state_holds_the_extrapolated_point_and_the_residual_there(method, shape, rng):
+    # the state keeps x_k, x_{k−1} and β: z, its image and the residual D z − y (the gradient's input)
+    # must be what FISTA's recursion defines, from the iterates a callback sees
+    D = rng.standard_normal(shape)
+    Y = rng.standard_normal((shape[0], 6))
+    seen = []
+    pc.solve(pc.chain(Y, [(D, pc.L1(0.1))]), method=method, max_iter=30, tol=0,
+             callback=lambda s: seen.append(s))
+    gram = shape[0] > shape[1]
+    for previous, s in zip(seen, seen[1:]):
+        if method == "ista":  # z = x: the iterate before is x itself
+            np.testing.assert_array_equal(s.beta, 0)
+            np.testing.assert_array_equal(s.x_prev, s.x)
+        else:  # β_k = (t_k − 1)/t_{k+1}, or 0 with t_{k+1} = φ where the momentum restarted
+            np.testing.assert_array_equal(s.x_prev, previous.x)
+            restarted = s.beta == 0
+            t, t_next = previous.momentum, s.momentum
+            np.testing.assert_allclose(t_next[restarted], (1 + np.sqrt(5)) / 2, rtol=1e-15)
+            np.testing.assert_allclose(t_next[~restarted], (1 + np.sqrt(1 + 4 * t * t))[~restarted] / 2, rtol=1e-15)
+            np.testing.assert_allclose(s.beta[~restarted], ((t - 1) / t_next)[~restarted], rtol=1e-15)
+        z = s.x + s.beta * (s.x - s.x_prev)
+        np.testing.assert_array_equal(s.z, z)
+        np.testing.assert_allclose(s.z_image, (D.T @ D if gram else D) @ z, atol=1e-12)
+        gradient = D.T @ (D @ z - Y)
+        np.testing.assert_allclose(s.residual if gram else D.T @ s.residual, gradient, atol=1e-11)
+    if method == "fista":
+        assert any((s.beta > 0).any() for s in seen)
+
+
 def test_backtracking_and_restart_reach_the_optimum(lasso_batch):
     D, Y = lasso_batch
     Y = Y[:, :40]
