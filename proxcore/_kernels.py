@@ -178,18 +178,17 @@ def _extrapolate(x, x_prev, beta, offset, subtract, z_out, sums):
     for r in range(0, R, 2):
         s, m = _partner(r, R)
         for c in range(C):
-            d = np.float64(x[r, c]) - np.float64(offset[r, c])
-            e = np.float64(x[s, c]) - np.float64(offset[s, c])
-            acc[c] += d * d + m * (e * e)
-        # in a loop of its own while the rows are in cache: a store under a condition inside the loop above
-        # would become a masked vector store, which some CPUs execute with a microcode assist per vector
-        # when it is masked off (ISTA once ran at half speed)
-        for c in range(C):
             b = beta[c]
-            vi = x[r, c] + b * (x[r, c] - x_prev[r, c])
-            vj = x[s, c] + b * (x[s, c] - x_prev[s, c])
-            z_out[r, c] = vi - offset[r, c] if subtract else vi
-            z_out[s, c] = vj - offset[s, c] if subtract else vj
+            xi, xj, oi, oj = x[r, c], x[s, c], offset[r, c], offset[s, c]
+            d = np.float64(xi) - np.float64(oi)
+            e = np.float64(xj) - np.float64(oj)
+            acc[c] += d * d + m * (e * e)
+            vi = xi + b * (xi - x_prev[r, c])
+            vj = xj + b * (xj - x_prev[s, c])
+            # a choice of value, not a store under a condition (which would become a masked vector store, and
+            # some CPUs take a microcode assist on every masked-off one: ISTA once ran at half speed)
+            z_out[r, c] = vi - oi if subtract else vi
+            z_out[s, c] = vj - oj if subtract else vj
     sums += acc
 
 
@@ -231,7 +230,7 @@ def _admm_l1(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_diff, z, 
             acc[3, c] += li * abs(z64) + m * (lj * abs(y64))
             acc[4, c] += di * di + m * (dj * dj)
             acc[5, c] += np.float64(wi) * np.float64(wi) + m * (np.float64(wj) * np.float64(wj))
-        if want_diff:  # in a loop of its own, as in _extrapolate
+        if want_diff:  # in a loop of its own: under the condition, the stores above would be masked (see _extrapolate)
             for c in range(C):
                 diff[r, c] = z[r, c] - w[r, c]
                 diff[s, c] = z[s, c] - w[s, c]
