@@ -52,7 +52,8 @@ def test_step_sums_and_extrapolate_match_numpy(dtype, rng):
     assert stats.dtype == np.float64
     np.testing.assert_allclose(stats, K.step_sums_numpy(x, z, p), rtol=1e-12)
     for offset in (None, y):
-        (fast, distance), (ref, ref_distance) = K.extrapolate(x, p, beta, offset=offset), K.extrapolate_numpy(x, p, beta, offset)
+        fast, distance = K.extrapolate(x, p, beta, offset=offset)
+        ref, ref_distance = K.extrapolate_numpy(x, p, beta, offset)
         assert fast.dtype == dtype
         np.testing.assert_array_equal(fast, ref)
         np.testing.assert_allclose(distance, ref_distance, rtol=1e-12)
