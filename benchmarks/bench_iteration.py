@@ -7,7 +7,9 @@ iteration needs (measured here, in the same run, with NumPy on arrays of the
 same shapes and dtype). Their ratio, the *product share*, is 1.0 for an
 engine that costs nothing beyond BLAS. The iteration time is the difference
 between a run of ``2K`` and one of ``K`` iterations (``tol=0``), over ``K``,
-so set-up is not counted.
+so set-up is not counted. The runs and the products are timed round robin,
+and the share is the median of the rounds' shares: a slow spell of a noisy
+machine then falls on both sides of a ratio.
 
 - ``ista``, ``fista`` on ``½‖Y − DX‖² + λ‖X‖₁``, 64×256: products ``D X``, ``Dᵀ R``.
 - ``ml-ista``, ``ml-fista`` on two layers 64×128, 128×256: ``D₂ x``,
@@ -20,7 +22,7 @@ so set-up is not counted.
   share per iteration. The ADMM computes in float64 for float32 problems
   too, so its products are float64 ones in both rows.
 
-    python benchmarks/bench_iteration.py --signals 2000 --repeats 5
+    python benchmarks/bench_iteration.py --signals 2000 --repeats 9
 """
 
 import argparse
@@ -45,7 +47,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals", type=int, default=2000)
     parser.add_argument("--iterations", type=int, default=50, help="K: runs of K and 2K iterations")
-    h.common_arguments(parser, "iteration", repeats=5)
+    h.common_arguments(parser, "iteration", repeats=9)
     args = parser.parse_args(argv)
     h.pin_threads(args.threads)
     import proxcore as pc
@@ -85,22 +87,27 @@ def main(argv=None):
         }
         for method, (problem, products, fifth) in engines.items():
             h.silent(lambda: pc.solve(problem, method=method, max_iter=2, tol=0))  # compile, untimed
-            short = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=K, tol=0)),
-                                 args.repeats)
-            long = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=2 * K, tol=0)),
-                                args.repeats)
-            t_it = max(long - short, 1e-12) / K
-            t_pr = _median_time(products, 3 * args.repeats)
-            if fifth is not None:
-                t_pr += _median_time(fifth, 3 * args.repeats) / 5
-            shares[(method, np.dtype(dtype).name)] = t_pr / t_it
-            rows.append((method, np.dtype(dtype).name, 1e3 * t_it, 1e3 * t_pr, t_pr / t_it, rate))
+            iteration, product, share = [], [], []
+            for _ in range(args.repeats):  # round robin: each round's share from measurements made together
+                short = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=K, tol=0)), 1)
+                long = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=2 * K, tol=0)),
+                                    1)
+                t_pr = _median_time(products, 3)
+                if fifth is not None:
+                    t_pr += _median_time(fifth, 3) / 5
+                iteration.append(max(long - short, 1e-12) / K)
+                product.append(t_pr)
+                share.append(t_pr / iteration[-1])
+            t_it, t_pr = statistics.median(iteration), statistics.median(product)
+            shares[(method, np.dtype(dtype).name)] = statistics.median(share)
+            rows.append((method, np.dtype(dtype).name, 1e3 * t_it, 1e3 * t_pr, statistics.median(share), rate))
     blas = h.pin_threads(args.threads)
     f32_speedup = (rows[1][2] / next(r[2] for r in rows if r[0] == "fista" and r[1] == "float32"))
     lines = [f"# One iteration against the matrix-product rate, N = {N} "
              f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"{args.threads} thread(s) (BLAS: {', '.join(blas)}); iteration time from runs of {K} and {2 * K} "
-             f"iterations, medians of {args.repeats}.", "", h.environment(), "",
+             f"iterations; medians of {args.repeats} rounds, each timing both runs and the products (the "
+             f"share is the median of the rounds' shares).", "", h.environment(), "",
              "| engine | dtype | ms / iteration | its products [ms] | product share | machine rate, (256×256)@(256×N) [GFlop/s] |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {m} | {d} | {t:.3f} | {p:.3f} | {s:.2f} | {r:.1f} |" for m, d, t, p, s, r in rows]

@@ -36,7 +36,7 @@ WORKLOADS = {
     "convolution": ("bench_convolution.py", ["--repeats", "3"], ["--fast"]),
     "mlbp": ("bench_mlbp.py", ["--signals", "500", "--cvxpy-signals", "10"],
              ["--signals", "50", "--cvxpy-signals", "2", "--repeats", "1"]),
-    "iteration": ("bench_iteration.py", ["--signals", "2000", "--repeats", "5"],
+    "iteration": ("bench_iteration.py", ["--signals", "2000", "--repeats", "9"],
                   ["--signals", "200", "--repeats", "1", "--iterations", "10"]),
     "startup": ("bench_startup.py", ["--repeats", "5"], ["--repeats", "1"]),
 }
