@@ -87,11 +87,12 @@ def main(argv=None):
         }
         for method, (problem, products, fifth) in engines.items():
             h.silent(lambda: pc.solve(problem, method=method, max_iter=2, tol=0))  # compile, untimed
+            def run(n):
+                return _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=n, tol=0)), 1)
+
             iteration, product, share = [], [], []
             for _ in range(args.repeats):  # round robin: each round's share from measurements made together
-                short = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=K, tol=0)), 1)
-                long = _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=2 * K, tol=0)),
-                                    1)
+                short, long = run(K), run(2 * K)
                 t_pr = _median_time(products, 3)
                 if fifth is not None:
                     t_pr += _median_time(fifth, 3) / 5
