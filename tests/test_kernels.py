@@ -216,8 +216,8 @@ def test_kernel_signatures_stay_bounded(rng):
             v.setflags(write=False)
             pc.L1(0.1).prox(v, 1.0)
             pc.L0(0.1).prox(v, 1.0)
-    for kernel in (K._soft, K._hard):
-        assert len(kernel.signatures) <= 2, kernel.signatures
+    for kernel in (K._soft, K._hard):  # (plain functions, without signatures, under NUMBA_DISABLE_JIT=1)
+        assert len(getattr(kernel, "signatures", ())) <= 2, kernel.signatures
 
 
 def _run(code, **env):
