@@ -66,12 +66,17 @@ class ProxGradState(NamedTuple):
     @property
     def z(self):
         """The extrapolated point ``x + β(x − x_prev)``, where the next step takes its gradient."""
-        return self.x + self.beta * (self.x - self.x_prev)
+        return _extrapolated(self.x, self.x_prev, self.beta)
 
     @property
     def z_image(self):
         """Its image ``D z`` (``DᵀD z`` with the Gram), the same combination of images."""
-        return self.image + self.beta.astype(self.image.dtype) * (self.image - self.image_prev)
+        return _extrapolated(self.image, self.image_prev, self.beta)
+
+
+def _extrapolated(a, a_prev, beta):
+    """``a + β(a − a_prev)``, ``β`` one per signal (the trailing axes)."""
+    return a + beta.astype(a.dtype, copy=False) * (a - a_prev)
 
 
 def _columns(a, k):
@@ -177,7 +182,7 @@ class _LeastSquaresTerm:
         k = image.ndim - beta.ndim
         buffer = ws.empty(image.shape, image.dtype)
         residual, distance = _kernels.extrapolate(
-            _columns(image, k), _columns(image_prev, k), beta.astype(image.dtype).ravel(), _columns_of(buffer, k),
+            _columns(image, k), _columns(image_prev, k), beta.astype(image.dtype, copy=False).ravel(), _columns_of(buffer, k),
             _columns(offset.astype(image.dtype, copy=False), k))
         return _shaped(residual, buffer, image.shape), (distance.reshape(beta.shape) if self.G is None else None)
 
@@ -273,7 +278,7 @@ class _ProximalGradient:
                 break
             ws.release(out, x, image)
             step /= _BACKTRACK_FACTOR
-        ws.release(out, grad, keep=(x, image, s))  # grad is the state's residual with the Gram
+        ws.release(out, grad, keep=(x, image, s))  # grad may be the state's residual (the Gram, or D the identity)
         # ‖x − z‖ / max(‖x‖, ‖z‖), and 0 where both are 0 (then so is x − z)
         error = np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
         penalty = stats[4] if len(stats) > 4 else None
@@ -290,9 +295,10 @@ class _ProximalGradient:
 
     def _sufficient_decrease(self, s, grad, x, image, step):
         # Beck–Teboulle: f(x) <= f(z) + <x − z, ∇f(z)> + ‖x − z‖²/(2η), summed over the batch
-        dx = x - s.z
+        z = s.z  # formed when read: once
+        dx = x - z
         f_x = float(np.sum(self.f.value(x, image)))
-        f_z = float(np.sum(self.f.value(s.z, s.z_image)))
+        f_z = float(np.sum(self.f.value(z, s.z_image)))
         model = f_z + float(np.vdot(dx, grad)) + float(np.vdot(dx, dx)) / (2 * step)
         return f_x <= model + 10 * np.finfo(x.dtype).eps * max(abs(f_z), abs(f_x))
 
