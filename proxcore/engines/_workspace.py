@@ -48,13 +48,14 @@ class Workspace:
     def __init__(self, recycle: bool = True):
         self.recycle = recycle
         self._owned: dict[int, np.ndarray] = {}  # id -> buffer, every buffer handed out (kept alive, so ids stay unique)
-        self._free: list[np.ndarray] = []
+        self._free: dict[int, np.ndarray] = {}  # id -> buffer, those free to hand out again (oldest first)
 
     def empty(self, shape, dtype) -> np.ndarray:
         shape, dtype = tuple(shape), np.dtype(dtype)
-        for i, buffer in enumerate(self._free):
+        for key, buffer in self._free.items():
             if buffer.shape == shape and buffer.dtype == dtype:
-                return self._free.pop(i)
+                del self._free[key]
+                return buffer
         buffer = np.empty(shape, dtype)
         if self.recycle:
             self._owned[id(buffer)] = buffer
@@ -64,16 +65,18 @@ class Workspace:
         if not self.recycle:
             return
         kept = {id(a) for a in _arrays(keep)}
-        kept.update(id(b) for b in self._free)
         for a in _arrays(arrays):
-            if id(a) in self._owned and id(a) not in kept:
-                self._free.append(a)
-                kept.add(id(a))
+            key = id(a)
+            if key in self._owned and key not in kept:
+                self._free[key] = a
 
 
-def _arrays(items):
+def _arrays(items, found=None):
+    """The arrays among ``items``, states and pairs of outputs (tuples) searched too, as a list."""
+    found = [] if found is None else found
     for item in items:
         if isinstance(item, np.ndarray):
-            yield item
+            found.append(item)
         elif isinstance(item, tuple):  # a state (a NamedTuple), or a pair of outputs
-            yield from _arrays(item)
+            _arrays(item, found)
+    return found
