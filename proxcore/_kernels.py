@@ -131,45 +131,54 @@ def _step_sums(x, z, x_prev, stats):
 
 
 @_jit
-def _l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, stats):
+def _l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, stats, magnitudes):
     # the whole accelerated ℓ1 step in one pass, from the iterates: the extrapolated point
     # z = x + β_c (x − x_prev) in registers (never stored), x⁺ = soft(z − step·g, thr), the sums of
-    # _step_sums for (x⁺, z, x), the penalty Σ λ_r|x⁺| (stats[4]) and Σ |x⁺| + |z| (stats[5]) per signal.
-    # The sums run in consts' dtype (consts = (−0, 0, 1) in it, lam too) over `block` rows (even) at a
-    # time, then into float64: float32 sums over a few rows cost half as much as float64 ones.
+    # _step_sums for (x⁺, z, x), the penalty Σ λ_r|x⁺| (stats[4]) and, unless magnitudes is None (a
+    # branch numba removes when compiling), Σ |x⁺| + |z| per signal. The sums run in consts' dtype
+    # (consts = (−0, 0) in it, lam too) over `block` rows (even) at a time, then into float64: float32
+    # sums over a few rows cost half as much as float64 ones.
     R, C = x.shape
-    nz, zero, one = consts[0], consts[1], consts[2]
-    acc = np.zeros(stats.shape)  # local: not aliased by the output, so the loop vectorizes
-    part = np.zeros(stats.shape, consts.dtype)
+    nz, zero = consts[0], consts[1]
+    acc = np.zeros((6, C))  # local: not aliased by the output, so the loop vectorizes
+    part = np.zeros((6, C), consts.dtype)
+    # Two rows a pass (see _partner); an odd last row is paired with zeros, which add nothing to the
+    # sums and whose step lands in `sink`: no weights to multiply every term by.
+    zeros, sink = np.zeros(C, x.dtype), np.empty(C, x.dtype)
     for r0 in range(0, R, block):
         for r in range(r0, min(r0 + block, R), 2):
-            # as _partner, with the weight in the sums' dtype
-            s, m = (r + 1, one) if r + 1 < R else (r, zero)
-            ti, tj = thr[r], thr[s]
-            wi, wj = lam[r], m * lam[s]
+            s = min(r + 1, R - 1)
+            xr, pr, gr, outr = x[r], x_prev[r], g[r], x_out[r]
+            xs, ps, gs, outs = x[s], x_prev[s], g[s], x_out[s]
+            if s == r:
+                xs, ps, gs, outs = zeros, zeros, zeros, sink
+            ti, tj, wi, wj = thr[r], thr[s], lam[r], lam[s]
             for c in range(C):
                 b = beta[c]
-                ai, aj = x[r, c], x[s, c]
-                zi = ai + b * (ai - x_prev[r, c])
-                zj = aj + b * (aj - x_prev[s, c])
-                xi = _shrink(zi - step * g[r, c], ti, nonneg)
-                xj = _shrink(zj - step * g[s, c], tj, nonneg)
-                x_out[r, c] = xi
-                x_out[s, c] = xj
+                ai, aj = xr[c], xs[c]
+                zi = ai + b * (ai - pr[c])
+                zj = aj + b * (aj - ps[c])
+                xi = _shrink(zi - step * gr[c], ti, nonneg)
+                xj = _shrink(zj - step * gs[c], tj, nonneg)
+                outr[c] = xi
+                outs[c] = xj
                 # in the sums' dtype: adding −0 converts exactly (and is no instruction when it is x's)
                 x1, z1, x2, z2, a1, a2 = xi + nz, zi + nz, xj + nz, zj + nz, ai + nz, aj + nz
                 d, e = x1 - z1, x2 - z2  # the sums of _step_sums, written out (see there)
-                part[0, c] += d * d + m * (e * e)
-                part[1, c] += x1 * x1 + m * (x2 * x2)
-                part[2, c] += z1 * z1 + m * (z2 * z2)
-                part[3, c] += -d * (x1 - a1) - m * (e * (x2 - a2))
+                part[0, c] += d * d + e * e
+                part[1, c] += x1 * x1 + x2 * x2
+                part[2, c] += z1 * z1 + z2 * z2
+                part[3, c] -= d * (x1 - a1) + e * (x2 - a2)
                 part[4, c] += wi * abs(x1) + wj * abs(x2)
-                part[5, c] += (abs(x1) + abs(z1)) + m * (abs(x2) + abs(z2))
-        for q in range(part.shape[0]):
+                if magnitudes is not None:
+                    part[5, c] += (abs(x1) + abs(z1)) + (abs(x2) + abs(z2))
+        for q in range(6):
             for c in range(C):
                 acc[q, c] += part[q, c]
                 part[q, c] = zero
-    stats += acc
+    stats += acc[:5]
+    if magnitudes is not None:
+        magnitudes += acc[5]
 
 
 @_jit
@@ -362,6 +371,7 @@ def step_sums(x, z, x_prev):
     return _per_signal(stats, W)
 
 
+_CONSTS = {t: np.array([-0.0, 0.0], t) for t in (np.float32, np.float64)}  # −0 and 0 in the sums' dtype
 _SUMS_BLOCK = 32  # rows summed in float32 before a float64 carry: a relative error of at most 32 ulp
 # float32 sums are trusted when every signal's max(‖x⁺‖², ‖z‖²) lies here: no term under- or overflows
 _SAFE_SCALE = (2.0 ** -60, 2.0 ** 100)
@@ -394,21 +404,22 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
     lam = _per_row(np.asarray(lam, np.float64), R, W)
     args = (_folded(x, W), _folded(x_prev, W), _per_column(beta, W), _folded(g, W), step, _per_row(thr, R, W))
 
-    def run(sums_dtype, block):
-        stats = np.zeros((6, W * C))
-        _l1_step(*args, lam.astype(sums_dtype), bool(nonneg), np.array([-0.0, 0.0, 1.0], sums_dtype), block,
-                 _folded(x_next, W), stats)
+    def run(sums_dtype, block, magnitudes=None):
+        stats = np.zeros((5, W * C))
+        _l1_step(*args, lam.astype(sums_dtype), bool(nonneg), _CONSTS[sums_dtype], block, _folded(x_next, W), stats,
+                 magnitudes)
         return _per_signal(stats, W)
 
     whole = max(R, 2)  # one block of every row
     if x.dtype != np.float32:
-        return x_next, run(np.float64, whole)[:5]
-    stats = run(np.float32, _SUMS_BLOCK)
+        return x_next, run(np.float64, whole)
+    magnitudes = np.zeros(W * C)  # Σ |x⁺| + |z|, 0 only where x⁺ = z = 0 exactly (and so are the sums)
+    stats = run(np.float32, _SUMS_BLOCK, magnitudes)
     scale = np.maximum(stats[1], stats[2])
     trusted = (scale >= _SAFE_SCALE[0]) & (scale <= _SAFE_SCALE[1]) & (np.abs(stats[3]) <= _SAFE_SCALE[1])
-    if not np.all(trusted | (stats[5] == 0)):  # stats[5] = 0: x⁺ = z = 0 exactly, and so are the sums
+    if not np.all(trusted | (_per_signal(magnitudes[None], W)[0] == 0)):
         stats = run(np.float64, whole)
-    return x_next, stats[:5]
+    return x_next, stats
 
 
 def extrapolate(x, x_prev, beta, out=None, offset=None):
