@@ -162,13 +162,14 @@ class _LeastSquaresTerm:
         self.yy = _column_dot(self.y, self.y, self.k_out)
         if self.G is not None:
             self.b = np.asarray(D.adjoint(y), dtype=dtype)
+        # the outputs' shapes and dtypes, the same every iteration: the image is D x (G x with the Gram)
+        batch = self.y.shape[self.k_out:]
+        self._image_op = self.G if self.G is not None else D
+        self._image_like = (tuple(self._image_op.out_shape) + batch, result_dtype(self._image_op, dtype))
+        self._grad_like = (tuple(D.in_shape) + batch, result_dtype(D, dtype))
 
     def image(self, x, ws):
-        op = self.G if self.G is not None else self.D
-        buffer = ws.empty(tuple(op.out_shape) + x.shape[self.k_in:], result_dtype(op, x.dtype))
-        image = op.apply_into(x, buffer)
-        ws.release(buffer, keep=(image,))
-        return image
+        return _into(ws, self._image_like, lambda out: self._image_op.apply_into(x, out))
 
     def residual(self, image, image_prev, beta, ws):
         """``(D z − y, ‖Dx − y‖²)`` per signal, ``z = x + β(x − x_prev)``, from the images, in one pass.
@@ -190,10 +191,7 @@ class _LeastSquaresTerm:
         """``∇f(z)`` from :meth:`residual`'s first output: ``Dᵀ(D z − y)``, or that output itself with the Gram."""
         if self.G is not None:
             return residual
-        buffer = ws.empty(tuple(self.D.in_shape) + residual.shape[self.k_out:], result_dtype(self.D, residual.dtype))
-        grad = self.D.adjoint_into(residual, buffer)
-        ws.release(buffer, keep=(grad,))
-        return grad
+        return _into(ws, self._grad_like, lambda out: self.D.adjoint_into(residual, out))
 
     def correlation(self, x, image):
         """``Dᵀ(y − Dx)``, the negative gradient at ``x``."""
@@ -213,6 +211,15 @@ class _LeastSquaresTerm:
         if self.G is not None:
             return self.yy - _column_dot(x, self.b, self.k_in)
         return _column_dot(self.y - image, self.y, self.k_out)
+
+
+def _into(ws, like, compute):
+    """``compute(out)`` into a buffer ``out`` of ``like = (shape, dtype)`` from ``ws``, returned to it if unused."""
+    out = ws.empty(*like)
+    result = compute(out)
+    if result is not out:  # an operator may return an array of its own
+        ws.release(out)
+    return result
 
 
 def _column_dot(a, b, k):
