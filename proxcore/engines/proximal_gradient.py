@@ -285,7 +285,10 @@ class _ProximalGradient:
                 break
             ws.release(out, x, image)
             step /= _BACKTRACK_FACTOR
-        ws.release(out, grad, keep=(x, image, s))  # grad may be the state's residual (the Gram, or D the identity)
+        if x is not out:  # a prox that ignored the buffer
+            ws.release(out)
+        if grad is not s.residual:  # it is with the Gram (or D the identity), and the state keeps it
+            ws.release(grad)
         # ‖x − z‖ / max(‖x‖, ‖z‖), and 0 where both are 0 (then so is x − z)
         error = np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
         penalty = stats[4] if len(stats) > 4 else None
