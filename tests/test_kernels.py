@@ -118,6 +118,37 @@ def test_float32_sums_fall_back_to_float64_near_the_ends_of_the_range(scale, rng
 
 
 
+@pytest.mark.parametrize("dtype, signals, passes", [
+    (np.float64, "normal", ["float64"]),
+    (np.float32, "normal", ["float32"]),
+    (np.float32, "one zero", ["float32"]),  # exact zeros: exact float32 sums, no second pass
+    (np.float32, "one tiny", ["float32", "float64"]),  # ‖x⁺‖² below 2⁻⁶⁰: the sums again in float64
+])
+def test_l1_step_sums_again_in_float64_only_where_a_float32_sum_is_unsafe(dtype, signals, passes, rng, monkeypatch):
+    x, p, g = rng.standard_normal((3, 16, 300)).astype(dtype)
+    if signals == "one zero":
+        x[:, 7] = p[:, 7] = g[:, 7] = 0
+    elif signals == "one tiny":
+        x[:, 7], p[:, 7], g[:, 7] = 1e-25 * x[:, 7], 1e-25 * p[:, 7], 1e-25 * g[:, 7]
+    seen = []
+    kernel = K._l1_step
+
+    def spy(*args):
+        seen.append((np.dtype(args[8].dtype).name, args[-1] is None))  # the sums' dtype; no magnitudes asked
+        return kernel(*args)
+
+    monkeypatch.setattr(K, "_l1_step", spy)
+    lam = np.full(16, 0.1)
+    beta = rng.uniform(0, 1, 300).astype(dtype)
+    x_next, stats = K.l1_step(x, p, beta, g, dtype(0.3), (0.3 * lam).astype(dtype), lam, False)
+    assert [d for d, _ in seen] == passes
+    # Σ|x⁺| + |z| (the exact-zero test) is summed only in the float32 pass that needs it
+    assert [no_magnitudes for _, no_magnitudes in seen] == [d != "float32" for d in passes]
+    ref, ref_stats = K.l1_step_numpy(x, p, beta, g, dtype(0.3), (0.3 * lam).astype(dtype), lam, False)
+    np.testing.assert_array_equal(x_next, ref)
+    assert_sums_close(stats, ref_stats, x_next, x + beta * (x - p), x, np.float64 if len(passes) == 2 else dtype)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nonneg", [False, True])
 @pytest.mark.parametrize("rows", [1, 7, 8])
