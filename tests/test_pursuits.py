@@ -579,6 +579,65 @@ def test_cd_exact_solve_survives_shrinking_supports_and_dependent_atoms(rng):
         assert res.objective == pytest.approx(exact.objective, rel=1e-10)
 
 
+def wide_lasso_instance(seed, N, n=40, m=400):
+    """A few signals on a wide dictionary: cd's sets-of-atoms regime (N ≤ m/128)."""
+    rng = np.random.default_rng(seed)
+    D = unit_norm_dictionary(rng, n, m)
+    X = np.zeros((m, N))
+    X[rng.choice(m, 6, replace=False)] = rng.standard_normal((6, N))
+    return D, D @ X + 0.05 * rng.standard_normal((n, N))
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("N", [1, 3])
+def test_cd_on_sets_of_atoms_is_certified_and_never_forms_the_whole_gram(N, nonneg, monkeypatch):
+    """A few signals on a wide D: the kernel sees Grams of fewer atoms than D has, and the result is LARS'
+    optimum, certified by the whole problem's gap recomputed from scratch, with a monotone history."""
+    from proxcore_pursuits import lasso
+
+    D, Y = wide_lasso_instance(8 + N, N)
+    weights = np.linspace(0.05, 0.2, D.shape[1])
+    problem = pc.chain(Y, [(D, pc.L1(weights, nonneg=nonneg))])
+    sizes = []
+    kernel = lasso.kernels.lasso_cd
+
+    def spy(G, *args):
+        sizes.append(G.shape[0])
+        return kernel(G, *args)
+
+    monkeypatch.setattr(lasso.kernels, "lasso_cd", spy)
+    res = pc.solve(problem, method="cd", tol=1e-12, max_iter=5000)
+    assert sizes and max(sizes) < D.shape[1]
+    assert res.converged
+    gap = lasso_duality_gap(D, Y, res.x, weights, nonneg=nonneg)
+    assert np.all(gap <= 1e-12 * (Y * Y).sum(axis=0) * (1 + 1e-6) + 1e-14)
+    np.testing.assert_allclose(res.gap, gap, rtol=1e-6, atol=1e-13)
+    exact = pc.solve(problem, method="lars")
+    assert res.objective == pytest.approx(exact.objective, rel=1e-10)
+    np.testing.assert_allclose(res.x, exact.x, atol=1e-8)
+    history = res.history["objective"]
+    assert len(history) == res.n_iter and np.all(np.diff(history) <= 1e-12 * history[0])
+    assert history[-1] == pytest.approx(res.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cd_on_sets_of_atoms_numba_numpy_warm_start_and_max_iter(dtype):
+    D, Y = wide_lasso_instance(12, 2)
+    problem = pc.chain(Y.astype(dtype), [(D.astype(dtype), pc.L1(0.1))])
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    a = pc.solve(problem, method="cd", tol=tol)
+    b = pc.solve(problem, method="cd", tol=tol, jit=False)
+    assert a.converged and a.x.dtype == b.x.dtype == dtype and a.n_iter == b.n_iter
+    np.testing.assert_allclose(a.x, b.x, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+    x0 = frozen(a.x)
+    again = pc.solve(problem, method="cd", tol=tol, x0=x0)  # the support starts in the set: one round
+    assert again.converged and again.n_iter <= 2
+    with pytest.warns(pc.ConvergenceWarning, match="sweeps"):
+        short = pc.solve(problem, method="cd", tol=0.0, max_iter=3)
+    assert not short.converged and short.n_iter == len(short.history["objective"]) <= 3
+
+
 # ------------------------------------------------------------------ LARS homotopy (lars)
 from sklearn.linear_model import LassoLars  # noqa: E402
 
