@@ -488,6 +488,28 @@ def test_cd_numba_and_numpy_agree():
                                    atol=1e-5 if dt == np.float32 else 1e-12)
 
 
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_cd_history_of_a_batch_is_the_sum_of_its_signals_histories(jit):
+    """Each signal run alone gives its own history; the batch's, after sweep ``k``, is their sum, a signal that
+    stopped contributing its final value (max_iter far above what is used: the kernel reads only what it wrote)."""
+    import numba
+
+    D, Y = lasso_instance(3, N=7)
+    lam = pc.L1(0.1)
+    alone = [pc.solve(pc.chain(Y[:, j], [(D, lam)]), method="cd", tol=1e-10, max_iter=10**6).history["objective"]
+             for j in range(Y.shape[1])]
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))  # chunks of 3 and 4 signals where there are two
+    try:
+        res = pc.solve(pc.chain(Y, [(D, lam)]), method="cd", tol=1e-10, max_iter=10**6, jit=jit)
+    finally:
+        numba.set_num_threads(before)
+    n = max(map(len, alone))
+    assert len({len(h) for h in alone}) > 1 and res.n_iter == n  # the signals stop at different sweeps
+    expected = sum(np.concatenate([h, np.full(n - len(h), h[-1])]) for h in alone)
+    np.testing.assert_allclose(res.history["objective"], expected, rtol=1e-12)
 @pytest.mark.parametrize("nonneg", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_cd_objective_from_the_residual(dtype, nonneg):

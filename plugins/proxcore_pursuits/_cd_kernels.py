@@ -195,6 +195,7 @@ def _cd_batch(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, n_chunks
         uN = np.empty(m, dtype=B.dtype)
         cN = np.empty(m, dtype=B.dtype)
         x = np.empty(m, dtype=B.dtype)
+        filled = 0  # the columns of hist[chunk] written so far (hist comes uninitialised: max_iter may be 10⁶)
         for j in range(chunk * N // n_chunks, (chunk + 1) * N // n_chunks):
             x[:] = X[:, j]
             b = B[j]
@@ -270,7 +271,11 @@ def _cd_batch(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, n_chunks
                                               held, where, tN, uN, cN)
                         if value < p:
                             p, sub = _restricted(x, ws, size, b, cW, lam, yy[j], nonneg)
-                    hist[chunk, done - 1] += p
+                    if done > filled:
+                        hist[chunk, done - 1] = p
+                        filled = done
+                    else:
+                        hist[chunk, done - 1] += p
                     if sub <= _INNER * gap_tol * yy[j]:
                         break
             X[:, j] = x
@@ -299,11 +304,20 @@ def _residual_objective(x, DT, Y, j, weights, r):
 
 
 def _history(sweeps, objective, hist):
-    """``history[k]``: Σ_j objective of signal j after sweep k (its final value once it stopped)."""
-    n = int(sweeps.max()) if sweeps.size else 0
+    """``history[k]``: Σ_j objective of signal j after sweep k (its final value once it stopped).
+
+    ``hist[c, k]``: the sum over chunk ``c``'s signals still running at sweep ``k``, written for ``k`` below
+    the chunk's largest number of sweeps only (the rest is uninitialised).
+    """
+    n_chunks, N = hist.shape[0], sweeps.size
+    n = int(sweeps.max()) if N else 0
     tail = np.zeros(n + 1)
     np.add.at(tail, np.minimum(sweeps, n), objective)
-    return hist[:n] + np.cumsum(tail)[:n]
+    out = np.cumsum(tail)[:n]
+    for c in range(n_chunks):
+        written = sweeps[c * N // n_chunks:(c + 1) * N // n_chunks].max(initial=0)
+        out[:written] += hist[c, :written]
+    return out
 
 
 def _run(kernel, n_chunks, G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X):
@@ -312,10 +326,10 @@ def _run(kernel, n_chunks, G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_
     sweeps = np.zeros(N, dtype=np.int64)
     gap = np.zeros(N)
     objective = np.zeros(N)
-    hist = np.zeros((n_chunks, max(max_iter, 1)))
+    hist = np.empty((n_chunks, max(max_iter, 1)))  # the kernel writes the columns it uses
     kernel(G, B, DT, Y, yy, lam, weights, bool(nonneg), int(max_iter), float(gap_tol), n_chunks, X,
            sweeps, gap, objective, hist)
-    return sweeps, gap, objective, _history(sweeps, objective, hist.sum(axis=0))
+    return sweeps, gap, objective, _history(sweeps, objective, hist)
 
 
 def lasso_cd(G, B, DT, Y, yy, lam, weights, nonneg, max_iter, gap_tol, X):

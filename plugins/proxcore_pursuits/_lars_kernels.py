@@ -172,13 +172,14 @@ def _run(kernel, n_chunks, G, B, yy, nonneg, max_steps):
     hist = np.zeros((n_chunks, max(max_steps, 1)))
     kernel(np.asarray(G, dtype=np.float64), np.asarray(B, dtype=np.float64), np.asarray(yy, dtype=np.float64),
            bool(nonneg), int(max_steps), n_chunks, X, steps, status, objective, hist)
-    return X, steps, status, objective, hist.sum(axis=0)
+    return X, steps, status, objective, hist
 
 
 def lars(G, B, yy, nonneg, max_steps):
     """The numba-compiled path (compiled on first call, cached; one chunk of signals per numba thread).
 
-    Returns ``(X, steps, status, objective, hist)``: ``objective`` per signal at its last step.
+    Returns ``(X, steps, status, objective, hist)``: ``objective`` per signal at its last step, ``hist[c, k]``
+    the objective after step ``k`` summed over chunk ``c``'s signals still running.
     """
     global _compiled, prange
     import numba
