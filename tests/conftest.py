@@ -57,6 +57,15 @@ def sparse_signals(rng, D, n_signals, s, noise=0.0):
 TUTORIALS = pathlib.Path(__file__).resolve().parents[1] / "tutorials"
 
 
+def cvxpy_lasso_optimum(D, y, lam, nonneg=False):
+    """F* and x* of one signal's Lasso by cvxpy's interior point (Clarabel, tight tolerances), any ``λ_i ≥ 0``."""
+    cp = pytest.importorskip("cvxpy")
+    x = cp.Variable(D.shape[1], nonneg=nonneg)
+    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(y - D @ x) + cp.sum(cp.multiply(lam, cp.abs(x)))))
+    problem.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    return problem.value, x.value
+
+
 def run_tutorial(name, out_dir, timeout=300):
     """Run ``tutorials/<name>`` in its fast mode in a subprocess; its stdout (a failure fails the test).
 

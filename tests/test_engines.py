@@ -8,7 +8,7 @@ from sklearn.linear_model import Lasso
 
 import proxcore as pc
 from proxcore.certificates import lam_max, lasso_duality_gap
-from tests.conftest import frozen, sparse_signals, unit_norm_dictionary
+from tests.conftest import cvxpy_lasso_optimum, frozen, sparse_signals, unit_norm_dictionary
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,46 @@ def test_duality_gap_bounds_the_suboptimality_against_sklearn(case):
         for j in range(3):
             sub = lasso_objective(D, Y[:, [j]], X[:, [j]], lam) - per_signal[j]
             assert gap[j] >= sub - 1e-10 * per_signal[j], (case, j, gap[j], sub)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("free", ["some", "all"])
+def test_duality_gap_with_unpenalised_atoms_is_a_certificate(nonneg, free):
+    """λ_i = 0 on some atoms (or all: least squares): gap(x) ≥ F(x) − F* at any x, and gap → 0 at x* (without the
+    residual's projection off those atoms the gap is the whole objective at any point but the exact optimum)."""
+    rng = np.random.default_rng(13)
+    D = rng.standard_normal((25, 50 if free == "some" else 12))
+    m = D.shape[1]
+    Y = rng.standard_normal((25, 3))
+    lam = rng.uniform(0.2, 1.0, m)
+    lam[[3, 7, 8] if free == "some" else slice(None)] = 0
+    optima = [cvxpy_lasso_optimum(D, Y[:, j], lam, nonneg) for j in range(3)]
+    f_star = np.array([f for f, _ in optima])
+    x_star = np.column_stack([x for _, x in optima])
+    if nonneg:
+        x_star = np.maximum(x_star, 0)
+    assert np.all(lasso_duality_gap(D, Y, x_star, lam, nonneg=nonneg) <= 1e-7 * f_star)
+    points = [x_star + 10.0 ** -e * rng.standard_normal(x_star.shape) for e in (1, 3, 5)]
+    points += [rng.standard_normal(x_star.shape), 0 * x_star, 3 * x_star]
+    for X in points:
+        X = np.abs(X) if nonneg else X
+        gap = lasso_duality_gap(D, Y, X, lam, nonneg=nonneg)
+        sub = np.array([lasso_objective(D, Y[:, [j]], X[:, [j]], lam) for j in range(3)]) - f_star
+        assert np.all(gap >= sub - 1e-9 * f_star), (gap, sub)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_fista_certifies_with_unpenalised_atoms(nonneg):
+    rng = np.random.default_rng(14)
+    D = unit_norm_dictionary(rng, 30, 60)
+    _, Y = sparse_signals(rng, D, 4, 4, noise=0.05)
+    lam = np.full(60, 0.1)
+    lam[[0, 9]] = 0
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(lam, nonneg=nonneg))]), method="fista", gap_tol=1e-12, max_iter=50_000)
+    assert res.converged, res.message
+    f_star = sum(cvxpy_lasso_optimum(D, Y[:, j], lam, nonneg)[0] for j in range(4))
+    assert abs(res.objective - f_star) <= 1e-8 * f_star
+    np.testing.assert_allclose(res.gap, lasso_duality_gap(D, Y, res.x, lam, nonneg=nonneg), atol=1e-10)
 
 
 @pytest.mark.parametrize("method", ["ista", "fista"])

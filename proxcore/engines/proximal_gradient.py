@@ -228,10 +228,10 @@ def _column_dot(a, b, k):
     return np.einsum("ij,ij->j", a.reshape(rows, -1), b.reshape(rows, -1)).reshape(a.shape[k:])
 
 
-def _lasso_gap(f, reg, x, image, smooth):
-    """The duality gap per signal from the quantities the engine already has."""
+def _lasso_gap(f, reg, x, image, smooth, free):
+    """The duality gap per signal from the quantities the engine already has (``free``: the atoms with λ_i = 0)."""
     c = f.correlation(x, image)
-    return certificates.l1_gap(x, c, 2 * smooth, f.cross(x, image), reg.lam, reg.nonneg, f.k_in)
+    return certificates.l1_gap(x, c, 2 * smooth, f.cross(x, image), reg.lam, reg.nonneg, f.k_in, free)
 
 
 class _ProximalGradient:
@@ -242,8 +242,8 @@ class _ProximalGradient:
     state two iterations back and allocates nothing as large as the batch.
     """
 
-    def __init__(self, f, reg, step, *, accelerated, restart, backtracking, track_gap, workspace):
-        self.f, self.reg = f, reg
+    def __init__(self, f, reg, step, *, accelerated, restart, backtracking, free, track_gap, workspace):
+        self.f, self.reg, self.free = f, reg, free
         self.accelerated, self.restart, self.backtracking = accelerated, restart, backtracking
         self.step0 = step
         self.track_gap = track_gap
@@ -254,7 +254,7 @@ class _ProximalGradient:
         smooth = self.f.value(x, image) if distance is None else 0.5 * distance
         penalty = self.reg.value(x) if penalty is None else float(np.sum(penalty))
         objective = float(np.sum(smooth)) + penalty
-        gap = _lasso_gap(self.f, self.reg, x, image, smooth) if self.track_gap else None
+        gap = _lasso_gap(self.f, self.reg, x, image, smooth, self.free) if self.track_gap else None
         return ProxGradState(iteration, x, objective, error, step, image, x_prev, image_prev, beta, residual,
                              momentum, smooth, gap)
 
@@ -369,9 +369,10 @@ def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, 
             )
         gap_tol = check_scalar(gap_tol, "gap_tol", method, low=0.0)
     restart = accelerated if restart is None else bool(restart)
+    free = certificates.free_atoms(f.D, reg.lam) if is_lasso else None
     engine = _ProximalGradient(
         f, reg, step, accelerated=accelerated, restart=restart and accelerated,
-        backtracking=bool(backtracking), track_gap=gap_tol is not None,
+        backtracking=bool(backtracking), free=free, track_gap=gap_tol is not None,
         workspace=Workspace(recycle=callback is None),  # a callback may keep states: then nothing is reused
     )
     criterion = "relative gradient-mapping step"
@@ -380,7 +381,7 @@ def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, 
         criterion, tol = "duality gap / ‖y‖²", gap_tol
 
     def finish(state):
-        gap = _lasso_gap(f, reg, state.x, state.image, state.smooth) if is_lasso else None
+        gap = _lasso_gap(f, reg, state.x, state.image, state.smooth, free) if is_lasso else None
         return {"codes": (state.x,), "gap": gap, "step": float(state.step)}
 
     return run(engine, x0, max_iter=max_iter, tol=tol, target=target, callback=callback,
