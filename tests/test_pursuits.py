@@ -22,7 +22,7 @@ from sklearn.linear_model import orthogonal_mp_gram
 
 import proxcore as pc
 
-from .conftest import frozen, unit_norm_dictionary
+from .conftest import cvxpy_lasso_optimum, frozen, sparse_signals, unit_norm_dictionary
 
 N_HAD = 64
 SPIKES_HADAMARD = np.hstack([np.eye(N_HAD), scipy.linalg.hadamard(N_HAD) / np.sqrt(N_HAD)])  # μ = 1/8
@@ -555,6 +555,45 @@ def test_cd_warm_start_and_bad_input():
     assert not short.converged and short.n_iter == 2
 
 
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("shape", [(30, 60, 4), (40, 600, 1)])  # the whole Gram; sets of atoms (m ≥ 128 N)
+def test_cd_solves_unpenalised_atoms_out_and_certifies(shape, jit, dtype):
+    """λ_i = 0 on some atoms: the optimum of cvxpy (Clarabel), a gap from scratch below the tolerance (before:
+    no certificate, and every sweep run on the first working set)."""
+    n, m, N = shape
+    rng = np.random.default_rng(21)
+    D = unit_norm_dictionary(rng, n, m)
+    _, Y = sparse_signals(rng, D, N, 4, noise=0.05)
+    lam = np.full(m, 0.1)
+    lam[[2, 11, 40]] = 0
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    x0 = frozen(np.full((m, N), 0.01, dtype=dtype))
+    res = pc.solve(pc.chain(Y.astype(dtype), [(D.astype(dtype), pc.L1(lam))]), method="cd", tol=tol, x0=x0)
+    assert res.converged and res.x.dtype == dtype and np.all(x0 == 0.01)
+    yy = np.sum(Y * Y, axis=0)
+    gap = lasso_duality_gap(D, Y, res.x.astype(np.float64), lam)
+    assert np.all(gap <= tol * yy * 1.01 + (1e-5 if dtype == np.float32 else 1e-13))
+    f_star = sum(cvxpy_lasso_optimum(D, Y[:, j], lam)[0] for j in range(N))
+    assert res.objective == pytest.approx(f_star, rel=1e-5 if dtype == np.float32 else 1e-9)
+
+
+def test_cd_with_every_atom_unpenalised_is_least_squares():
+    rng = np.random.default_rng(22)
+    D, Y = rng.standard_normal((30, 12)), rng.standard_normal((30, 5))
+    res = pc.solve(pc.chain(Y, [(D, pc.L1(0.0))]), method="cd")
+    assert res.converged and np.all(res.gap == 0)
+    np.testing.assert_allclose(res.x, np.linalg.lstsq(D, Y, rcond=None)[0], rtol=1e-10, atol=1e-12)
+
+
+def test_cd_refuses_unpenalised_non_negative_atoms():
+    D, Y = lasso_instance(5)
+    lam = np.full(D.shape[1], 0.1)
+    lam[3] = 0
+    with pytest.raises(pc.InvalidParameterError, match="'lam'.*fista"):
+        pc.solve(pc.chain(Y, [(D, pc.L1(lam, nonneg=True))]), method="cd")
 
 @given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, np.inf]), min_size=1, max_size=40), st.data())
 def test_cd_working_set_selection_takes_the_largest_scores(scores, data):
