@@ -159,8 +159,7 @@ def _on_atom_sets(run, A, Y, yy, lam, weights, nonneg, max_iter, tol, X):
 
     The Gram of every atom costs ``n·m²``; a few signals' sweeps touch a
     small part of it. So the kernel runs on ``A_S``, ``S`` the atoms of the
-    starting point's support, those with ``λ_i = 0`` and each signal's
-    ``_FIRST_ATOMS`` atoms of largest ``|c_i|/λ_i`` (``c = Aᵀ(y − Ax)``),
+    starting point's support and each signal's ``_FIRST_ATOMS`` atoms of largest ``|c_i|/λ_i`` (``c = Aᵀ(y − Ax)``),
     for ``n·|S|²``. Then the duality gap of the whole problem, from
     ``c`` on every atom: a signal whose gap is above ``tol·‖y‖²`` has atoms
     outside ``S`` with ``|c_i| > λ_i`` (were there none, its gap would be the
@@ -170,22 +169,21 @@ def _on_atom_sets(run, A, Y, yy, lam, weights, nonneg, max_iter, tol, X):
     Gramfort & Salmon 2018, one level up from the kernel's own working
     sets). ``X`` (``m×N``) is updated in place. Returns the whole problem's
     ``gap``, the objectives and the history: the total objective after each
-    sweep, the rounds one after another.
+    sweep, the rounds one after another. Every ``λ_i > 0``.
     """
     m, N = X.shape
 
     def largest(signals, count, above):
         # per signal, the `count` atoms outside S of largest |c_i|/λ_i (c_i/λ_i when nonneg), those above `above`
         c = np.maximum(C[:, signals], 0) if nonneg else np.abs(C[:, signals])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            score = np.where(c > 0, c / lam[:, None], 0)  # inf where λ_i = 0 < c_i
+        score = c / lam[:, None]
         score[inside] = -np.inf
         count = min(count, m)
         top = np.argpartition(-score, count - 1, axis=0)[:count]
         return top[np.take_along_axis(score, top, axis=0) > above]
 
     C = A.T @ (Y - A @ X)
-    inside = (X != 0).any(axis=1) | (lam <= 0)
+    inside = (X != 0).any(axis=1)
     inside[largest(np.arange(N), _FIRST_ATOMS, -np.inf)] = True
     signals = np.arange(N)
     objective, gap = np.zeros(N), np.zeros(N)
