@@ -82,7 +82,7 @@ class FreeAtoms:
     def project(self, x, c, rr, ry, nonneg, k):
         m, Z, G = self.gram.shape[0], self.atoms, self.gram
         xf = x.reshape(m, -1)
-        cf = c.reshape(m, -1).astype(np.float64)
+        cf = np.asarray(c.reshape(m, -1), dtype=np.float64)  # _off works on copies
         batch = cf.shape[1]
         rr = np.asarray(rr, dtype=np.float64).reshape(batch)
         ry = np.asarray(ry, dtype=np.float64).reshape(batch)
@@ -121,8 +121,7 @@ def free_atoms(D, lam):
     Costs ``|Z|`` products with ``D`` and with ``Dᵀ`` (once per solve).
     """
     D = _as_operator(D)
-    lam = np.asarray(lam, dtype=np.float64)
-    full = np.broadcast_to(lam.reshape(lam.shape + (1,) * (len(D.in_shape) - lam.ndim)), D.in_shape)
+    full = np.broadcast_to(_expand(np.asarray(lam, dtype=np.float64), np.broadcast_to(0.0, D.in_shape)), D.in_shape)
     atoms = np.flatnonzero(full.reshape(-1) == 0)
     if not atoms.size:
         return None

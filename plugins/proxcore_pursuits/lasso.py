@@ -100,7 +100,7 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
             raise InvalidParameterError("The 'x0' parameter of cd must be non-negative for pc.L1(..., nonneg=True).")
         X = x0.reshape(m, N).astype(dtype, order="C")  # a copy: the caller's array is never touched
     yy = np.einsum("ij,ij->j", Y, Y)
-    free = weights <= 0
+    free = weights == 0
     if free.any() and reg.nonneg:
         raise InvalidParameterError(
             "cd needs positive 'lam' weights with nonneg=True (unpenalised non-negative atoms cannot be solved out); "
@@ -111,11 +111,12 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
         if free.any():  # min over x_0 in closed form: the Lasso of the penalised atoms off the span of D_0
             A0, A1 = A[:, free].astype(np.float64), A[:, ~free]
             P = np.linalg.pinv(A0)
-            A1, Y1 = (A1 - A0 @ (P @ A1)).astype(dtype), (Y - A0 @ (P @ Y)).astype(dtype)
+            A1_off, Y_off = (A1 - A0 @ (P @ A1)).astype(dtype), (Y - A0 @ (P @ Y)).astype(dtype)
             X1 = X[~free]
-            gap, objective, history = _penalised(run, A1, Y1, lam[~free], weights[~free], False, max_iter, tol, X1)
+            gap, objective, history = _penalised(run, A1_off, Y_off, lam[~free], weights[~free], False, max_iter,
+                                                 tol, X1)
             X[~free] = X1
-            X[free] = P @ (Y - A[:, ~free] @ X1)
+            X[free] = P @ (Y - A1 @ X1)
         else:
             gap, objective, history = _penalised(run, A, Y, lam, weights, reg.nonneg, max_iter, tol, X)
     x = X.reshape(tuple(D.in_shape) + problem.batch_shape)
@@ -159,8 +160,8 @@ def _on_atom_sets(run, A, Y, yy, lam, weights, nonneg, max_iter, tol, X):
 
     The Gram of every atom costs ``n·m²``; a few signals' sweeps touch a
     small part of it. So the kernel runs on ``A_S``, ``S`` the atoms of the
-    starting point's support and each signal's ``_FIRST_ATOMS`` atoms of largest ``|c_i|/λ_i`` (``c = Aᵀ(y − Ax)``),
-    for ``n·|S|²``. Then the duality gap of the whole problem, from
+    starting point's support and each signal's ``_FIRST_ATOMS`` atoms of
+    largest ``|c_i|/λ_i`` (``c = Aᵀ(y − Ax)``), for ``n·|S|²``. Then the duality gap of the whole problem, from
     ``c`` on every atom: a signal whose gap is above ``tol·‖y‖²`` has atoms
     outside ``S`` with ``|c_i| > λ_i`` (were there none, its gap would be the
     restricted problem's, which the kernel brought below the tolerance),
