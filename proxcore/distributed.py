@@ -16,7 +16,10 @@ every chunk once.
 
 The problem without its data (the graph: dictionaries, regularizers) is
 scattered once to every worker (``client.scatter(..., broadcast=True)``) and
-every chunk's task refers to that one copy. A chunk whose worker dies is
+every chunk's task refers to that one copy. (Until something is computed, no
+task waits on it, and the cluster's Active Memory Manager, if on, may drop the
+extra replicas; a worker then fetches it once, from a peer, when its first
+chunk starts.) A chunk whose worker dies is
 solved again elsewhere by Dask (its inputs are in the task graph or
 replicated). A worker holds one chunk's data and codes at a time per thread,
 whatever the size of ``Y``, as long as the results are streamed (``da.store``,
