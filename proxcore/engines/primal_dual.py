@@ -41,7 +41,7 @@ ADMM computes in float64 whatever the problem's dtype (its default
 ``tol = 1e-6``, a gap relative to ``‖y‖²``, is near float32's resolution);
 the codes and the states a callback sees are in the problem's dtype.
 
-When every term is an ℓ1 norm, each signal's output is certified by a duality
+When every term is an ℓ1 norm with positive weights, each signal's output is certified by a duality
 gap whose dual point comes from the x-update's optimality condition
 (``_ADMM._gaps``); each signal stops as soon as
 its own certificate (or, otherwise, its residuals) meets ``tol``, so a batch
@@ -296,8 +296,11 @@ class _ADMM:
     def _certified(self):
         """Whether the duality gap of :meth:`_gaps` certifies the output: the code has its own ℓ1 term
         (``K_0 = I``, so the output ``z_0`` is its prox) and every split term is a signed ℓ1 norm (a non-negative
-        inner code holds only in the limit, where ``F(z_0)`` would be infinite)."""
-        return (bool(self.terms) and self.terms[0][0] is None and all(lam is not None for lam in self.l1_rows)
+        inner code holds only in the limit, where ``F(z_0)`` would be infinite) with positive weights (where
+        ``λ_i = 0``, ``s·û`` is feasible only if ``û_i`` is exactly 0, at the optimum: no ``s > 0`` would
+        do before, and the gap would stay the whole objective; the residuals decide there)."""
+        return (bool(self.terms) and self.terms[0][0] is None
+                and all(lam is not None and np.all(lam > 0) for lam in self.l1_rows)
                 and not any(reg.nonneg for K, reg, *_ in self.terms if K is not None))
 
     def _values(self, xo, ys, penalty=None):
