@@ -69,7 +69,10 @@ def test_zero_weights_are_solved_on_the_residuals_against_cvxpy(zero):
     whole objective, as it did: 3,000 iterations, relative gap 1): the ADMM residuals stop the run instead,
     at cvxpy's optimum."""
     Ds, Y = instance(3, [20, 30, 40], n_signals=5)
-    lams = [0.05, np.where(np.arange(40) < 3, 0.0, 0.1)] if zero == "code" else [np.where(np.arange(30) < 4, 0.0, 0.05), 0.1]
+    if zero == "code":  # three atoms of the deepest code unpenalised
+        lams = [0.05, np.where(np.arange(40) < 3, 0.0, 0.1)]
+    else:  # four rows of the inner code
+        lams = [np.where(np.arange(30) < 4, 0.0, 0.05), 0.1]
     optimum, _ = cvxpy_mlbp(Ds, Y, lams)
     res = pc.solve(pc.chain(Y, [(D, pc.L1(lam)) for D, lam in zip(Ds, lams)]), method="primal-dual")
     assert res.converged and "ADMM residual" in res.message, res.message
