@@ -555,8 +555,6 @@ def test_cd_warm_start_and_bad_input():
     assert not short.converged and short.n_iter == 2
 
 
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("jit", [True, False])
 @pytest.mark.parametrize("shape", [(30, 60, 4), (40, 600, 1)])  # the whole Gram; sets of atoms (m ≥ 128 N)
@@ -594,6 +592,7 @@ def test_cd_refuses_unpenalised_non_negative_atoms():
     lam[3] = 0
     with pytest.raises(pc.InvalidParameterError, match="'lam'.*fista"):
         pc.solve(pc.chain(Y, [(D, pc.L1(lam, nonneg=True))]), method="cd")
+
 
 @given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, np.inf]), min_size=1, max_size=40), st.data())
 def test_cd_working_set_selection_takes_the_largest_scores(scores, data):

@@ -113,12 +113,13 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
             P = np.linalg.pinv(A0)
             A1_off, Y_off = (A1 - A0 @ (P @ A1)).astype(dtype), (Y - A0 @ (P @ Y)).astype(dtype)
             X1 = X[~free]
-            gap, objective, history = _penalised(run, A1_off, Y_off, lam[~free], weights[~free], False, max_iter,
-                                                 tol, X1)
+            yy_off = np.einsum("ij,ij->j", Y_off, Y_off)
+            gap, objective, history = _penalised(run, A1_off, Y_off, yy_off, lam[~free], weights[~free], False,
+                                                 max_iter, tol, X1)
             X[~free] = X1
             X[free] = P @ (Y - A1 @ X1)
         else:
-            gap, objective, history = _penalised(run, A, Y, lam, weights, reg.nonneg, max_iter, tol, X)
+            gap, objective, history = _penalised(run, A, Y, yy, lam, weights, reg.nonneg, max_iter, tol, X)
     x = X.reshape(tuple(D.in_shape) + problem.batch_shape)
     ok = gap <= tol * yy
     n_iter = len(history)
@@ -136,13 +137,13 @@ def cd(problem, *, max_iter=1000, tol=1e-6, x0=None, jit=True):
     return dataclasses.replace(out, gap=gap.astype(dtype).reshape(problem.batch_shape))
 
 
-def _penalised(run, A, Y, lam, weights, nonneg, max_iter, tol, X):
-    """``cd`` on ``(A, Y)`` from ``X`` (in place), every ``λ_i > 0``: ``(gap, objective, history)`` per signal.
+def _penalised(run, A, Y, yy, lam, weights, nonneg, max_iter, tol, X):
+    """``cd`` on ``(A, Y)`` (``yy``: ``‖y‖²`` per signal) from ``X`` (in place), every ``λ_i > 0``:
+    ``(gap, objective, history)`` per signal.
 
     Under :func:`serial_blas`. A few signals on a wide ``A`` run on sets of atoms, the rest on the whole Gram.
     """
     m, N = X.shape
-    yy = np.einsum("ij,ij->j", Y, Y)
     if m == 0:  # every atom was unpenalised: the least-squares solution is exact
         return np.zeros(N), 0.5 * yy, np.zeros(0)
     if 0 < 4 * _FIRST_ATOMS * N <= m:  # the Gram of every atom would cost more than the few signals' sweeps

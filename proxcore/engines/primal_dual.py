@@ -41,10 +41,10 @@ ADMM computes in float64 whatever the problem's dtype (its default
 ``tol = 1e-6``, a gap relative to ``‖y‖²``, is near float32's resolution);
 the codes and the states a callback sees are in the problem's dtype.
 
-When every term is an ℓ1 norm with positive weights, each signal's output is certified by a duality
-gap whose dual point comes from the x-update's optimality condition
-(``_ADMM._gaps``); each signal stops as soon as
-its own certificate (or, otherwise, its residuals) meets ``tol``, so a batch
+When every term is an ℓ1 norm with positive weights, each signal's output
+is certified by a duality gap whose dual point comes from the x-update's
+optimality condition (``_ADMM._gaps``); each signal stops as soon as its
+own certificate (or, otherwise, its residuals) meets ``tol``, so a batch
 costs what its signals need, not what its slowest signal needs times the
 batch size.
 """
