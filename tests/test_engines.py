@@ -323,6 +323,28 @@ def test_state_holds_the_extrapolated_point_and_the_residual_there(method, shape
         assert any((s.beta > 0).any() for s in seen)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_proximal_step_takes_its_prox_at_prox_step(dtype, rng):
+    """x⁺ = prox_{τg}(z − η·grad), τ = prox_step (ML-ISTA's layers): the fused ℓ1 step and the generic one (ℓ0)."""
+    from proxcore.engines.proximal_gradient import proximal_step
+
+    x, x_prev, grad = rng.standard_normal((3, 40, 6)).astype(dtype)
+    beta = rng.uniform(0, 1, 6).astype(dtype)
+    step, tau, lam = dtype(0.3), 0.05, 2.0
+    z = x + beta * (x - x_prev)
+    v = (z - step * grad).astype(np.float64)
+    for reg, expected in ((pc.L1(lam), np.sign(v) * np.maximum(np.abs(v) - tau * lam, 0)),
+                          (pc.L0(lam), np.where(np.abs(v) > np.sqrt(2 * tau * lam), v, 0))):
+        x_next, stats = proximal_step(reg, x, x_prev, beta, grad, step, 1, prox_step=tau)
+        assert x_next.dtype == dtype
+        np.testing.assert_allclose(x_next, expected, rtol=1e-6 if dtype == np.float32 else 1e-15, atol=1e-6)
+        d = (x_next - z).astype(np.float64)
+        np.testing.assert_allclose(stats[0], (d * d).sum(0), rtol=1e-5)  # ‖x⁺ − z‖², the step's size
+    # without prox_step, the prox is at the gradient step itself
+    x_next, _ = proximal_step(pc.L1(lam), x, x_prev, beta, grad, step, 1)
+    np.testing.assert_allclose(x_next, np.sign(v) * np.maximum(np.abs(v) - 0.3 * lam, 0), rtol=1e-5, atol=1e-6)
+
+
 def test_backtracking_and_restart_reach_the_optimum(lasso_batch):
     D, Y = lasso_batch
     Y = Y[:, :40]

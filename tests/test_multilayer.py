@@ -31,6 +31,87 @@ def test_one_step_is_the_talks_two_layer_formula():
     np.testing.assert_allclose(res.x, expected, rtol=1e-12, atol=1e-14)
 
 
+def nested_mapping_reference(Ds, proxes, penalties, Y, mus, n_iter, accelerated, restart=True):
+    """ML-ISTA/ML-FISTA written out in NumPy from the module docstring: every code recomputed, nothing fused.
+
+    Returns the last iterate and the objective ``½‖y − D_(1,L)x‖² + Σ_i penalties[i](γ_i)`` of every iterate.
+    """
+    taus = np.cumprod(mus)
+    x = np.zeros((Ds[-1].shape[1], Y.shape[1]))
+    x_old, z, t = x, x, np.ones(Y.shape[1])
+    objectives = []
+    for _ in range(n_iter):
+        hats = [z]
+        for D in reversed(Ds):
+            hats.insert(0, D @ hats[0])  # (D_(1,L) z, γ̂_1, …, γ̂_L = z)
+        prev = Y
+        for i, (D, prox) in enumerate(zip(Ds, proxes)):
+            prev = prox(hats[i + 1] - mus[i] * D.T @ (hats[i] - prev), taus[i])
+        x_old, x = x, prev
+        codes = [x]
+        for D in reversed(Ds):
+            codes.insert(0, D @ codes[0])
+        objectives.append(0.5 * np.sum((codes[0] - Y) ** 2) + sum(g(c) for g, c in zip(penalties, codes[1:])))
+        if accelerated:
+            if restart:
+                t = np.where(((z - x) * (x - x_old)).sum(axis=0) > 0, 1.0, t)
+            t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+            z, t = x + (t - 1) / t_next * (x - x_old), t_next
+        else:
+            z = x
+    return x, np.array(objectives)
+
+
+@pytest.mark.parametrize("method, restart", [("ml-ista", None), ("ml-fista", True), ("ml-fista", False)])
+def test_iterates_are_the_written_out_nested_mapping(method, restart):
+    """40 iterations of three layers (ℓ1, non-negative ℓ1, no penalty on an inner layer; per-atom weights),
+    against the mapping written out in NumPy: the fused passes, the recycled buffers and the momentum."""
+    Ds, Y = instance(11, [12, 16, 20, 24], n_signals=5)
+    lam3 = np.random.default_rng(12).uniform(0.05, 0.2, 24)
+    regs = [pc.L1(0.1), pc.L1(0.05, nonneg=True), pc.L1(lam3)]
+    proxes = [lambda v, tau: soft(v, tau * 0.1), lambda v, tau: np.maximum(v - tau * 0.05, 0),
+              lambda v, tau: soft(v, tau * lam3[:, None])]
+    # the inner non-negative layer's codes D_3 x may be negative: its penalty is counted as plain ℓ1 (Notes)
+    penalties = [lambda c: 0.1 * np.abs(c).sum(), lambda c: 0.05 * np.abs(c).sum(),
+                 lambda c: (lam3[:, None] * np.abs(c)).sum()]
+    mus = default_steps(pc.chain(Y, list(zip(Ds, regs))))
+    options = {} if restart is None else {"restart": restart}
+    accelerated = method == "ml-fista"
+    for layers, prox, penalty in ((list(zip(Ds, regs)), proxes, penalties),
+                                  ([(Ds[0], pc.L1(0.1)), (Ds[1], pc.Zero()), (Ds[2], pc.L1(lam3))],
+                                   [proxes[0], lambda v, tau: v, proxes[2]], [penalties[0], lambda c: 0.0, penalties[2]])):
+        x, objectives = nested_mapping_reference(Ds, prox, penalty, Y, mus, 40, accelerated, restart is not False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pc.ConvergenceWarning)  # 40 iterations, and negative inner codes
+            res = pc.solve(pc.chain(Y, layers), method=method, max_iter=40, tol=0, **options)
+        np.testing.assert_allclose(res.x, x, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(res.history["objective"], objectives, rtol=1e-12)
+
+
+def test_state_extrapolation_and_recycled_buffers_agree():
+    """Callbacks see ``z``, ``z_codes`` as the extrapolated codes; a run without a callback (buffers recycled)
+    gives the same iterates as one with (fresh buffers)."""
+    Ds, Y = instance(13, [10, 14, 18], n_signals=4)
+    problem = pc.chain(Y, [(Ds[0], pc.L1(0.1)), (Ds[1], pc.L1(0.2))])
+    seen = []
+
+    def check(state):
+        z_codes = state.z_codes
+        np.testing.assert_array_equal(z_codes[-1], state.z)
+        np.testing.assert_allclose(z_codes[1], Ds[1] @ state.z, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(z_codes[0], Ds[0] @ z_codes[1], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(state.residual, z_codes[0] - Y, rtol=1e-12, atol=1e-14)
+        seen.append(state.x.copy())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pc.ConvergenceWarning)  # 30 iterations
+        with_callback = pc.solve(problem, method="ml-fista", max_iter=30, tol=0, callback=check)
+        recycled = pc.solve(problem, method="ml-fista", max_iter=30, tol=0)
+    assert len(seen) == 30 and any(np.any(seen[0] != s) for s in seen[1:])
+    np.testing.assert_array_equal(recycled.x, with_callback.x)
+    np.testing.assert_array_equal(recycled.history["objective"], with_callback.history["objective"])
+
+
 def test_one_layer_is_ista_and_fista():
     Ds, Y = instance(2, [10, 20], n_signals=3)
     problem = pc.chain(Y, [(Ds[0], pc.L1(0.1))])

@@ -23,6 +23,10 @@ Cost: by linearity the points ``γ̂_i`` of the extrapolated code are the same
 combination of the iterates' codes, and ``D_i γ̂_i = γ̂_{i−1}`` for
 ``i ≥ 2``, so an iteration takes ``L`` products with the ``D_i`` and ``L``
 with their adjoints, and gives the objective at every iterate for free.
+As in FISTA, the extrapolated codes are never stored: each layer's step is
+one fused pass from the iterates' codes (:func:`~proxcore.engines.proximal_gradient.proximal_step`),
+each residual ``γ̂_{i−1} − γ_{i−1}`` another, and without a callback every
+array is written into the buffers of the state two iterations back.
 """
 
 from __future__ import annotations
@@ -33,9 +37,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import InvalidParameterError, check_scalar
+from ..operators import result_dtype
 from ..problem import Problem
 from ..regularizers import L1
 from ._loop import check_loop_options, initial_point, run
+from ._workspace import Workspace
+from .proximal_gradient import (_columns, _columns_of, _extrapolated, _into, _next_momentum, _relative_step,
+                                _shaped, proximal_step)
 
 __all__ = ["ml_ista", "ml_fista", "MultiLayerState", "default_steps"]
 
@@ -44,16 +52,33 @@ DEFAULT_FRACTION = 0.5
 
 
 class MultiLayerState(NamedTuple):
-    """The state after ``iteration`` steps (what callbacks receive)."""
+    """The state after ``iteration`` steps (what callbacks receive).
+
+    The next step starts from the extrapolated point ``z = x + ρ(x − x_prev)``
+    (``ρ`` per signal; ``z = x`` for ML-ISTA and where ML-FISTA restarts),
+    whose codes are the same combination of the iterates' codes: the
+    properties ``z`` and ``z_codes`` (computed when read).
+    """
 
     iteration: int
     x: np.ndarray  # γ_L^k, the deepest code
     objective: float  # F(γ_L^k), summed over the batch
     error: np.ndarray  # ‖γ_L^k − z^{k−1}‖ / max(‖γ_L^k‖, ‖z^{k−1}‖), per signal
     codes: tuple  # (D_(1,L) x, γ_1, ..., γ_L): the image in data space, then every code of x
-    z: np.ndarray
-    z_codes: tuple
+    codes_prev: tuple  # those of the previous iterate (codes itself for ML-ISTA and at the start)
+    rho: np.ndarray  # ρ_k per signal, in x's dtype
+    residual: np.ndarray  # D_(1,L) z − y, of which the first layer's gradient is D_1ᵀ
     momentum: np.ndarray  # t_k per signal (ML-FISTA)
+
+    @property
+    def z(self):
+        """The extrapolated deepest code ``x + ρ(x − x_prev)``, where the next step evaluates the mapping."""
+        return _extrapolated(self.x, self.codes_prev[-1], self.rho)
+
+    @property
+    def z_codes(self):
+        """Its codes ``(D_(1,L) z, γ̂_1, …, γ̂_L = z)``, the same combination of the iterates' codes."""
+        return tuple(_extrapolated(c, p, self.rho) for c, p in zip(self.codes, self.codes_prev))
 
 
 def step_bounds(problem):
@@ -71,65 +96,93 @@ def default_steps(problem, fraction=DEFAULT_FRACTION):
 
 
 class _NestedGradientMapping:
-    def __init__(self, layers, y, steps, *, accelerated, restart, dtype):
+    """The engine: ``init`` and ``step`` over :class:`MultiLayerState`.
+
+    Each layer's step is one :func:`~proxcore.engines.proximal_gradient.proximal_step`
+    from the iterates' codes (the extrapolated code is never stored), and
+    each residual ``γ̂_{i−1} − γ_{i−1}`` one fused pass; the large arrays
+    come from ``workspace``, recycled as in FISTA.
+    """
+
+    def __init__(self, layers, y, steps, *, accelerated, restart, dtype, workspace):
         self.ops = [layer.operator for layer in layers]
         self.regs = [layer.regularizer for layer in layers]
         # the inner codes D_(i+1,L) x need not meet an inner layer's x ≥ 0: count its penalty (see Notes)
         self.value_regs = [L1(reg.lam) if isinstance(reg, L1) and reg.nonneg and i < len(layers) - 1 else reg
                            for i, reg in enumerate(self.regs)]
-        self.y = y
+        # read as a (signal, batch) view by the fused passes, and writable (see _LeastSquaresTerm)
+        self.y = y if y.flags.c_contiguous and y.flags.writeable else np.array(y, order="C")
         self.mu = [dtype.type(m) for m in steps]
         self.tau = list(np.cumprod(np.asarray(steps, dtype=np.float64)))
         self.accelerated, self.restart = accelerated, restart
-        self.k_in = len(self.ops[-1].in_shape)
+        self.k = [len(op.in_shape) for op in self.ops]  # the signal axes of γ_i
+        self.k_data = len(self.ops[0].out_shape)
+        self.batch = self.y.shape[self.k_data:]
         self.dtype = dtype
+        self.ws = workspace
+        self._image_like = [(tuple(op.out_shape) + self.batch, result_dtype(op, dtype)) for op in self.ops]
+        self._grad_like = [(tuple(op.in_shape) + self.batch, result_dtype(op, dtype)) for op in self.ops]
 
     def _codes(self, x):
-        """``(D_(1,L) x, γ_1, …, γ_L)`` for the deepest code ``x``."""
+        """``(D_(1,L) x, γ_1, …, γ_L)`` for the deepest code ``x``, into workspace buffers."""
         codes = [x]
-        for op in reversed(self.ops):
-            codes.append(op.apply(codes[-1]))
+        for op, like in zip(reversed(self.ops), reversed(self._image_like)):
+            codes.append(_into(self.ws, like, lambda out: op.apply_into(codes[-1], out)))
         return tuple(reversed(codes))
 
-    def _objective(self, codes):
-        r = codes[0] - self.y
-        total = 0.5 * float(np.vdot(r, r))
-        for reg, code in zip(self.value_regs, codes[1:]):
-            total += reg.value(code)
-        return total
+    def _residual(self, code, code_prev, rho, offset, k):
+        """``(ĉ − offset, ‖c − offset‖²)`` per signal, ``ĉ = c + ρ(c − c_prev)``, in one pass."""
+        from .. import _kernels
 
-    def _norms(self, a):
-        return np.sqrt((a * a).sum(axis=tuple(range(self.k_in))))
+        buffer = self.ws.empty(code.shape, code.dtype)
+        residual, distance = _kernels.extrapolate(
+            _columns(code, k), _columns(code_prev, k), rho.astype(code.dtype, copy=False).ravel(),
+            _columns_of(buffer, k), _columns(offset.astype(code.dtype, copy=False), k))
+        return _shaped(residual, buffer, code.shape), distance.reshape(rho.shape)
+
+    def _state(self, iteration, codes, codes_prev, rho, momentum, error, penalty=None):
+        residual, distance = self._residual(codes[0], codes_prev[0], rho, self.y, self.k_data)
+        objective = 0.5 * float(np.sum(distance))
+        objective += sum(reg.value(code) for reg, code in zip(self.value_regs[:-1], codes[1:-1]))
+        objective += self.value_regs[-1].value(codes[-1]) if penalty is None else float(np.sum(penalty))
+        return MultiLayerState(iteration, codes[-1], objective, error, codes, codes_prev, rho, residual, momentum)
 
     def init(self, x0):
         codes = self._codes(x0)
-        batch = x0.shape[self.k_in:]
-        return MultiLayerState(0, x0, self._objective(codes), np.full(batch, np.inf), codes, x0, codes,
-                               np.ones(batch))
+        return self._state(0, codes, codes, np.zeros(self.batch, self.dtype), np.ones(self.batch),
+                           np.full(self.batch, np.inf))
 
     def step(self, s):
-        hats = s.z_codes  # (D_(1,L) z, γ̂_1, ..., γ̂_L)
-        prev = self.y
-        for i, (op, reg, mu, tau) in enumerate(zip(self.ops, self.regs, self.mu, self.tau), start=1):
-            # D_i γ̂_i = γ̂_{i−1} (and D_(1,L) z for i = 1): no product needed
-            grad = op.adjoint(hats[i - 1] - prev)
-            prev = np.asarray(reg.prox(hats[i] - mu * grad, tau), dtype=self.dtype)
-        x = prev
-        codes = self._codes(x)
-        dx = x - s.z
-        scale = np.maximum(self._norms(x), self._norms(s.z))
-        error = self._norms(dx) / np.where(scale > 0, scale, 1)
-        objective = self._objective(codes)
+        new = self._step(s)
+        self.ws.release(s, keep=new)  # the previous state's buffers: the next step writes into them
+        return new
+
+    def _step(self, s):
+        ws = self.ws
+        rho = s.rho.ravel()
+        residual = s.residual  # D_(1,L) z − y; then γ̂_{i−1} − γ_{i−1}
+        last = len(self.ops) - 1
+        for i, (op, reg, mu, tau) in enumerate(zip(self.ops, self.regs, self.mu, self.tau)):
+            # D_i γ̂_i = γ̂_{i−1} (and D_(1,L) z for i = 1): the gradient needs only the adjoint
+            grad = _into(ws, self._grad_like[i], lambda out: op.adjoint_into(residual, out))
+            if residual is not s.residual:
+                ws.release(residual)
+            code, code_prev = s.codes[i + 1], s.codes_prev[i + 1]
+            out = ws.empty(code.shape, self.dtype)
+            gamma, stats = proximal_step(reg, code, code_prev, rho, grad, mu, self.k[i], out=out, prox_step=tau)
+            ws.release(grad)
+            if gamma is not out:  # a prox that ignored the buffer
+                ws.release(out)
+            if i < last:  # the next layer's residual γ̂_i − γ_i; γ_i itself is needed no more
+                residual, _ = self._residual(code, code_prev, s.rho, gamma, self.k[i])
+                ws.release(gamma)
+        codes = self._codes(gamma)
+        error = _relative_step(stats, self.batch)
+        penalty = stats[4] if len(stats) > 4 else None
         if not self.accelerated:
-            return MultiLayerState(s.iteration + 1, x, objective, error, codes, x, codes, s.momentum)
-        t = s.momentum
-        if self.restart:  # O'Donoghue & Candès: restart a signal whose step opposes its momentum
-            t = np.where(((s.z - x) * (x - s.x)).sum(axis=tuple(range(self.k_in))) > 0, 1.0, t)
-        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        rho = ((t - 1) / t_next).astype(self.dtype)
-        z_codes = tuple(c + rho.reshape((1,) * (c.ndim - rho.ndim) + rho.shape) * (c - c_old)
-                        for c, c_old in zip(codes, s.codes))
-        return MultiLayerState(s.iteration + 1, x, objective, error, codes, z_codes[-1], z_codes, t_next)
+            return self._state(s.iteration + 1, codes, codes, s.rho, s.momentum, error, penalty)
+        rho, t_next = _next_momentum(s.momentum, stats, self.restart, self.dtype, self.batch)
+        return self._state(s.iteration + 1, codes, s.codes, rho, t_next, error, penalty)
 
 
 def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, x0=None, target=None,
@@ -164,7 +217,7 @@ def _solve(problem, method, accelerated, *, max_iter=1000, tol=1e-6, step=None, 
     x0 = initial_point(x0, problem, method)
     restart = accelerated if restart is None else bool(restart)
     engine = _NestedGradientMapping(layers, y, steps, accelerated=accelerated, restart=restart and accelerated,
-                                    dtype=dtype)
+                                    dtype=dtype, workspace=Workspace(recycle=callback is None))
 
     def finish(state):
         return {"codes": tuple(state.codes[1:]), "step": float(engine.tau[-1])}

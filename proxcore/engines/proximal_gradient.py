@@ -85,12 +85,13 @@ def _columns(a, k):
 
 
 @functools.singledispatch
-def proximal_step(reg, x, x_prev, beta, grad, step, k, out=None):
+def proximal_step(reg, x, x_prev, beta, grad, step, k, out=None, prox_step=None):
     """One proximal gradient step from the iterates, with the per-signal sums an engine needs.
 
     With the extrapolated point ``z = x + β(x − x_prev)`` (``beta``: one per
-    signal, in ``x``'s dtype), computes ``x⁺ = prox_{step·g}(z − step·grad)``
-    and, per signal (column of the ``(signal size, batch)`` view; ``k``
+    signal, in ``x``'s dtype), computes ``x⁺ = prox_{τ·g}(z − step·grad)``,
+    ``τ = prox_step`` (default ``step``; ML-ISTA's layer ``i`` thresholds
+    at ``τ_i = μ_1⋯μ_i`` after a gradient step ``μ_i``), and, per signal (column of the ``(signal size, batch)`` view; ``k``
     signal axes), ``stats`` in float64: ``‖x⁺ − z‖²``, ``‖x⁺‖²``, ``‖z‖²``,
     ``⟨z − x⁺, x⁺ − x⟩`` and, when a fifth row is present, ``g(x⁺)``.
     ``out``: a C-contiguous array shaped like ``x`` (or None) that ``x⁺``
@@ -116,21 +117,43 @@ def proximal_step(reg, x, x_prev, beta, grad, step, k, out=None):
 
     z, _ = _kernels.extrapolate(_columns(x, k), _columns(x_prev, k), beta)
     z = z.reshape(x.shape)
-    x_next = np.asarray(reg.prox(z - step * grad, step), dtype=x.dtype)
+    x_next = np.asarray(reg.prox(z - step * grad, step if prox_step is None else prox_step), dtype=x.dtype)
     return x_next, _kernels.step_sums(_columns(x_next, k), _columns(z, k), _columns(x, k))
 
 
 @proximal_step.register
-def _(reg: L1, x, x_prev, beta, grad, step, k, out=None):
+def _(reg: L1, x, x_prev, beta, grad, step, k, out=None, prox_step=None):
     from .. import _kernels
 
     lam = np.asarray(reg.lam, dtype=np.float64).ravel()  # one weight per row of the (signal, batch) view, or one
-    thr = (lam * step).astype(x.dtype)
+    thr = (lam * (step if prox_step is None else prox_step)).astype(x.dtype)
     x_next, stats = _kernels.l1_step(
         _columns(x, k), _columns(x_prev, k), beta, _columns(grad.astype(x.dtype, copy=False), k),
         x.dtype.type(step), thr, np.ascontiguousarray(lam), reg.nonneg, _columns_of(out, k),
     )
     return _shaped(x_next, out, x.shape), stats
+
+
+def _relative_step(stats, batch):
+    """``‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` per signal from :func:`proximal_step`'s sums, 0 where both are 0 (so is x⁺ − z)."""
+    return np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
+
+
+def _next_momentum(t, stats, restart, dtype, batch):
+    """FISTA's next ``(β_k, t_{k+1})`` per signal from ``t_k`` and :func:`proximal_step`'s sums.
+
+    ``t_{k+1} = (1 + sqrt(1 + 4t_k²))/2`` and ``β_k = (t_k − 1)/t_{k+1}``
+    (in ``dtype``). With ``restart`` (O'Donoghue & Candès), a signal whose
+    step opposes its momentum, ``⟨z − x⁺, x⁺ − x⟩ > 0``, starts again from
+    ``t_k = 1``: ``β_k = 0``, ``t_{k+1} = (1 + √5)/2``.
+    """
+    t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+    beta = ((t - 1) / t_next).astype(dtype)
+    if restart:
+        restarted = stats[3].reshape(batch) > 0
+        t_next = np.where(restarted, (1 + math.sqrt(5)) / 2, t_next)
+        beta = np.where(restarted, 0, beta).astype(dtype)
+    return beta, t_next
 
 
 def _columns_of(out, k):
@@ -289,18 +312,11 @@ class _ProximalGradient:
             ws.release(out)
         if grad is not s.residual:  # it is with the Gram (or D the identity), and the state keeps it
             ws.release(grad)
-        # ‖x − z‖ / max(‖x‖, ‖z‖), and 0 where both are 0 (then so is x − z)
-        error = np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
+        error = _relative_step(stats, batch)
         penalty = stats[4] if len(stats) > 4 else None
         if not self.accelerated:  # z = x: the next step starts from x itself
             return self._state(s.iteration + 1, x, image, error, step, x, image, s.beta, s.momentum, penalty)
-        t = s.momentum
-        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        beta = ((t - 1) / t_next).astype(dtype)
-        if self.restart:  # O'Donoghue & Candès: restart where the step opposes the momentum
-            restarted = stats[3].reshape(batch) > 0
-            t_next = np.where(restarted, (1 + math.sqrt(5)) / 2, t_next)
-            beta = np.where(restarted, 0, beta).astype(dtype)
+        beta, t_next = _next_momentum(s.momentum, stats, self.restart, dtype, batch)
         return self._state(s.iteration + 1, x, image, error, step, s.x, s.image, beta, t_next, penalty)
 
     def _sufficient_decrease(self, s, grad, x, image, step):
