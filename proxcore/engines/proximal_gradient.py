@@ -81,6 +81,8 @@ def _extrapolated(a, a_prev, beta):
 
 def _columns(a, k):
     """``a`` as a C-contiguous ``(signal size, batch size)`` array (a view when possible)."""
+    if a.ndim == 2 and k == 1 and a.flags.c_contiguous:  # already one: the usual case, every call
+        return a
     return np.ascontiguousarray(a).reshape(math.prod(a.shape[:k]), -1)
 
 
@@ -151,8 +153,9 @@ def _next_momentum(t, stats, restart, dtype, batch):
     beta = ((t - 1) / t_next).astype(dtype)
     if restart:
         restarted = stats[3].reshape(batch) > 0
-        t_next = np.where(restarted, (1 + math.sqrt(5)) / 2, t_next)
-        beta = np.where(restarted, 0, beta).astype(dtype)
+        if restarted.any():  # (most iterations restart no signal)
+            t_next = np.where(restarted, (1 + math.sqrt(5)) / 2, t_next)
+            beta = np.where(restarted, 0, beta).astype(dtype)
     return beta, t_next
 
 
