@@ -42,8 +42,7 @@ from ..problem import Problem
 from ..regularizers import L1
 from ._loop import check_loop_options, initial_point, run
 from ._workspace import Workspace
-from .proximal_gradient import (_columns, _columns_of, _extrapolated, _into, _next_momentum, _relative_step,
-                                _shaped, proximal_step)
+from .proximal_gradient import _extrapolated, _extrapolated_residual, _into, _next_momentum, _relative_step, proximal_step
 
 __all__ = ["ml_ista", "ml_fista", "MultiLayerState", "default_steps"]
 
@@ -116,8 +115,7 @@ class _NestedGradientMapping:
         self.tau = list(np.cumprod(np.asarray(steps, dtype=np.float64)))
         self.accelerated, self.restart = accelerated, restart
         self.k = [len(op.in_shape) for op in self.ops]  # the signal axes of γ_i
-        self.k_data = len(self.ops[0].out_shape)
-        self.batch = self.y.shape[self.k_data:]
+        self.batch = self.y.shape[len(self.ops[0].out_shape):]
         self.dtype = dtype
         self.ws = workspace
         self._image_like = [(tuple(op.out_shape) + self.batch, result_dtype(op, dtype)) for op in self.ops]
@@ -130,18 +128,8 @@ class _NestedGradientMapping:
             codes.append(_into(self.ws, like, lambda out: op.apply_into(codes[-1], out)))
         return tuple(reversed(codes))
 
-    def _residual(self, code, code_prev, rho, offset, k):
-        """``(ĉ − offset, ‖c − offset‖²)`` per signal, ``ĉ = c + ρ(c − c_prev)``, in one pass."""
-        from .. import _kernels
-
-        buffer = self.ws.empty(code.shape, code.dtype)
-        residual, distance = _kernels.extrapolate(
-            _columns(code, k), _columns(code_prev, k), rho.astype(code.dtype, copy=False).ravel(),
-            _columns_of(buffer, k), _columns(offset.astype(code.dtype, copy=False), k))
-        return _shaped(residual, buffer, code.shape), distance.reshape(rho.shape)
-
     def _state(self, iteration, codes, codes_prev, rho, momentum, error, penalty=None):
-        residual, distance = self._residual(codes[0], codes_prev[0], rho, self.y, self.k_data)
+        residual, distance = _extrapolated_residual(self.ws, codes[0], codes_prev[0], rho, self.y)
         objective = 0.5 * float(np.sum(distance))
         objective += sum(reg.value(code) for reg, code in zip(self.value_regs[:-1], codes[1:-1]))
         objective += self.value_regs[-1].value(codes[-1]) if penalty is None else float(np.sum(penalty))
@@ -174,7 +162,7 @@ class _NestedGradientMapping:
             if gamma is not out:  # a prox that ignored the buffer
                 ws.release(out)
             if i < last:  # the next layer's residual γ̂_i − γ_i; γ_i itself is needed no more
-                residual, _ = self._residual(code, code_prev, s.rho, gamma, self.k[i])
+                residual, _ = _extrapolated_residual(ws, code, code_prev, s.rho, gamma)
                 ws.release(gamma)
         codes = self._codes(gamma)
         error = _relative_step(stats, self.batch)

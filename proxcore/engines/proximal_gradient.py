@@ -93,8 +93,9 @@ def proximal_step(reg, x, x_prev, beta, grad, step, k, out=None, prox_step=None)
     With the extrapolated point ``z = x + β(x − x_prev)`` (``beta``: one per
     signal, in ``x``'s dtype), computes ``x⁺ = prox_{τ·g}(z − step·grad)``,
     ``τ = prox_step`` (default ``step``; ML-ISTA's layer ``i`` thresholds
-    at ``τ_i = μ_1⋯μ_i`` after a gradient step ``μ_i``), and, per signal (column of the ``(signal size, batch)`` view; ``k``
-    signal axes), ``stats`` in float64: ``‖x⁺ − z‖²``, ``‖x⁺‖²``, ``‖z‖²``,
+    at ``τ_i = μ_1⋯μ_i`` after a gradient step ``μ_i``), and, per signal
+    (column of the ``(signal size, batch)`` view; ``k`` signal axes),
+    ``stats`` in float64: ``‖x⁺ − z‖²``, ``‖x⁺‖²``, ``‖z‖²``,
     ``⟨z − x⁺, x⁺ − x⟩`` and, when a fifth row is present, ``g(x⁺)``.
     ``out``: a C-contiguous array shaped like ``x`` (or None) that ``x⁺``
     may be written into; an implementation may ignore it and return a new array.
@@ -159,6 +160,23 @@ def _next_momentum(t, stats, restart, dtype, batch):
     return beta, t_next
 
 
+def _extrapolated_residual(ws, a, a_prev, beta, offset):
+    """``(a + β(a − a_prev) − offset, ‖a − offset‖²)``, the second per signal, in one fused pass.
+
+    ``beta`` has the batch's shape; the first output is a buffer from the
+    workspace ``ws``. On images it is the residual at the extrapolated point
+    and twice the data term at the iterate.
+    """
+    from .. import _kernels
+
+    k = a.ndim - beta.ndim
+    buffer = ws.empty(a.shape, a.dtype)
+    result, distance = _kernels.extrapolate(
+        _columns(a, k), _columns(a_prev, k), beta.astype(a.dtype, copy=False).ravel(), _columns_of(buffer, k),
+        _columns(offset.astype(a.dtype, copy=False), k))
+    return _shaped(result, buffer, a.shape), distance.reshape(beta.shape)
+
+
 def _columns_of(out, k):
     """The ``(signal size, batch size)`` view of an output buffer, or None."""
     return None if out is None else out.reshape(math.prod(out.shape[:k]), -1)
@@ -203,15 +221,9 @@ class _LeastSquaresTerm:
         With the Gram, ``image`` is ``G x`` and the first is ``G z − Dᵀy``
         (the gradient itself); the second is then None.
         """
-        from .. import _kernels
-
         offset = self.y if self.G is None else self.b
-        k = image.ndim - beta.ndim
-        buffer = ws.empty(image.shape, image.dtype)
-        residual, distance = _kernels.extrapolate(
-            _columns(image, k), _columns(image_prev, k), beta.astype(image.dtype, copy=False).ravel(), _columns_of(buffer, k),
-            _columns(offset.astype(image.dtype, copy=False), k))
-        return _shaped(residual, buffer, image.shape), (distance.reshape(beta.shape) if self.G is None else None)
+        residual, distance = _extrapolated_residual(ws, image, image_prev, beta, offset)
+        return residual, (distance if self.G is None else None)
 
     def grad(self, residual, ws):
         """``∇f(z)`` from :meth:`residual`'s first output: ``Dᵀ(D z − y)``, or that output itself with the Gram."""
