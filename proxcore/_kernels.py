@@ -204,6 +204,104 @@ def _extrapolate(x, x_prev, beta, offset, subtract, z_out, sums):
 
 
 @_inline
+def _rows_of(p, F, W):
+    # a row parameter (one per row, or one for all) as one per row of the (R/W, W·C) view (see _fold)
+    if p.size == F and W == 1:
+        return p
+    rows = np.empty(F, p.dtype)
+    for i in range(F):
+        rows[i] = p[i * W] if p.size > 1 else p[0]
+    return rows
+
+
+@_inline
+def _columns_of(v, W):
+    # a parameter per signal as one per column of the (R/W, W·C) view, column q belonging to signal q mod C
+    C = v.size
+    if W == 1:
+        return v
+    cols = np.empty(W * C, v.dtype)
+    for w in range(W):
+        for c in range(C):
+            cols[w * C + c] = v[c]
+    return cols
+
+
+@_inline
+def _fold_back(folded, W, out):
+    # out[q, c] += Σ_w folded[q, w·C + c]: a folded pass's sums per signal
+    Q, C = out.shape
+    for q in range(Q):
+        for w in range(W):
+            for c in range(C):
+                out[q, c] += folded[q, w * C + c]
+
+
+@_jit
+def _l1_step_folded(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, stats, magnitudes, W):
+    # _l1_step on the (R/W, W·C) views of the arrays (see _fold), its parameters and sums folded here, compiled:
+    # on a few signals the NumPy calls this replaces cost several times the pass itself
+    R, C = x.shape
+    F = R // W
+    views = (x.reshape((F, W * C)), x_prev.reshape((F, W * C)), _columns_of(beta, W), g.reshape((F, W * C)))
+    rows_t, rows_l, out = _rows_of(thr, F, W), _rows_of(lam, F, W), x_out.reshape((F, W * C))
+    if W == 1:
+        _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, stats, magnitudes)
+        return
+    sums = np.zeros((5, W * C))
+    if magnitudes is None:
+        _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, sums, None)
+    else:
+        parts = np.zeros((1, W * C))
+        _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, sums, parts[0])
+        _fold_back(parts, W, magnitudes.reshape((1, C)))
+    _fold_back(sums, W, stats)
+
+
+@_jit
+def _extrapolate_folded(x, x_prev, beta, offset, subtract, z_out, sums, W):
+    # _extrapolate on the (R/W, W·C) views (see _l1_step_folded)
+    R, C = x.shape
+    F = R // W
+    if W == 1:
+        _extrapolate(x, x_prev, beta, offset, subtract, z_out, sums)
+        return
+    parts = np.zeros((1, W * C))
+    _extrapolate(x.reshape((F, W * C)), x_prev.reshape((F, W * C)), _columns_of(beta, W),
+                 offset.reshape((F, W * C)), subtract, z_out.reshape((F, W * C)), parts[0])
+    _fold_back(parts, W, sums.reshape((1, C)))
+
+
+@_jit
+def _step_sums_folded(x, z, x_prev, stats, W):
+    # _step_sums on the (R/W, W·C) views (see _l1_step_folded)
+    R, C = x.shape
+    if W == 1:
+        _step_sums(x, z, x_prev, stats)
+        return
+    F = R // W
+    parts = np.zeros((stats.shape[0], W * C))
+    _step_sums(x.reshape((F, W * C)), z.reshape((F, W * C)), x_prev.reshape((F, W * C)), parts)
+    _fold_back(parts, W, stats)
+
+
+@_jit
+def _admm_l1_folded(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_diff, z, w, diff, stats, W):
+    # _admm_l1 on the (R/W, W·C) views (see _l1_step_folded)
+    R, C = kx.shape
+    F = R // W
+    rows = _rows_of(lam, F, W)
+    if W == 1:
+        _admm_l1(kx, z_old, w_old, rows, inv_rho, relax, keep, nonneg, want_diff, z, w, diff, stats)
+        return
+    parts = np.zeros((stats.shape[0], W * C))
+    _admm_l1(kx.reshape((F, W * C)), z_old.reshape((F, W * C)), w_old.reshape((F, W * C)), rows,
+             _columns_of(inv_rho, W), relax, keep, nonneg, want_diff, z.reshape((F, W * C)), w.reshape((F, W * C)),
+             diff.reshape((F, W * C)) if want_diff else diff, parts)
+    _fold_back(parts, W, stats)
+
+
+@_inline
 def _shrink(u, t, nonneg):
     # soft(u, t), or max(u − t, 0) when nonneg; a scalar helper (it touches no array) keeps the loop vectorized
     if nonneg:
@@ -258,9 +356,9 @@ def _out(v, out=None):
 
 
 def _writable(*arrays):
-    # numba compiles a separate specialization for read-only arrays; a copy of
-    # the (rare) read-only input keeps each kernel at two: float32 and float64.
-    return [a if a.flags.writeable else a.copy() for a in arrays]
+    # numba compiles a separate specialization for read-only and for strided arrays, and folds (see _fold) only
+    # C-contiguous ones: a C-contiguous copy of the (rare) other input keeps each kernel at two, float32 and float64.
+    return [a if a.flags.writeable and a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
 
 
 def soft_threshold(v, thr):
@@ -334,32 +432,6 @@ def _blockwise_constant(p, W):
     return bool((blocks == blocks[:, :1]).all())
 
 
-def _per_row(p, R, W):
-    """A row parameter (one per row, or one for all) as one per row of the pass folded by ``W`` (:func:`_fold`)."""
-    if p.size == 1:
-        return p.reshape(1).repeat(R // W)  # (repeat: a few times faster than np.full on the small arrays here)
-    return np.ascontiguousarray(p[::W]) if W > 1 else p
-
-
-def _per_column(v, W):
-    """A parameter per signal as one per column of the pass folded by ``W`` (column ``q``: signal ``q mod C``)."""
-    if W == 1:
-        return v
-    tiled = np.empty((W, v.size), v.dtype)  # np.tile(v, W), without its overhead (it is called every iteration)
-    tiled[...] = v
-    return tiled.reshape(-1)
-
-
-def _folded(a, W):
-    """The ``(R/W, W·C)`` view of a C-contiguous ``(R, C)`` array (:func:`_fold`)."""
-    return a.reshape(a.shape[0] // W, W * a.shape[1])
-
-
-def _per_signal(sums, W):
-    """The per-signal sums of a pass folded by ``W``: ``(k, W·C)`` added over the ``W`` parts of each signal."""
-    return sums if W == 1 else sums.reshape(sums.shape[0], W, -1).sum(axis=1)
-
-
 def step_sums(x, z, x_prev):
     """The per-signal sums of a proximal gradient step from ``z`` to ``x``, in one pass (numba).
 
@@ -369,10 +441,9 @@ def step_sums(x, z, x_prev):
     the step, ``x_prev`` being the iterate before ``x``.
     """
     x, z, x_prev = _writable(x, z, x_prev)
-    W = _fold(*x.shape)
-    stats = np.zeros((4, W * x.shape[1]))
-    _step_sums(_folded(x, W), _folded(z, W), _folded(x_prev, W), stats)
-    return _per_signal(stats, W)
+    stats = np.zeros((4, x.shape[1]))
+    _step_sums_folded(x, z, x_prev, stats, _fold(*x.shape))
+    return stats
 
 
 _CONSTS = {t: np.array([-0.0, 0.0], t) for t in (np.float32, np.float64)}  # −0 and 0 in the sums' dtype
@@ -405,26 +476,25 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
     R, C = x.shape
     W = _fold(R, C, thr, lam)
     x_next = _out(x, out)
-    lam = _per_row(np.asarray(lam, np.float64), R, W)
-    args = (_folded(x, W), _folded(x_prev, W), _per_column(beta, W), _folded(g, W), step, _per_row(thr, R, W))
+    lam = np.asarray(lam, np.float64).reshape(-1)
 
     def run(sums_dtype, block, magnitudes=None):
-        stats = np.zeros((5, W * C))
-        _l1_step(*args, lam.astype(sums_dtype), bool(nonneg), _CONSTS[sums_dtype], block, _folded(x_next, W), stats,
-                 magnitudes)
-        return _per_signal(stats, W)
+        stats = np.zeros((5, C))
+        _l1_step_folded(x, x_prev, beta, g, step, thr, lam.astype(sums_dtype), bool(nonneg), _CONSTS[sums_dtype],
+                        block, x_next, stats, magnitudes, W)
+        return stats
 
     whole = max(R, 2)  # one block of every row
     if x.dtype != np.float32:
         return x_next, run(np.float64, whole)
-    magnitudes = np.zeros(W * C)  # Σ |x⁺| + |z|, 0 only where x⁺ = z = 0 exactly (and so are the sums)
+    magnitudes = np.zeros(C)  # Σ |x⁺| + |z|, 0 only where x⁺ = z = 0 exactly (and so are the sums)
     stats = run(np.float32, _SUMS_BLOCK, magnitudes)
     scale = np.maximum(stats[1], stats[2])
     low, high = _SAFE_SCALE
     if scale.min(initial=high) >= low and scale.max(initial=low) <= high and np.abs(stats[3]).max(initial=0) <= high:
         return x_next, stats  # every signal within the safe range: the usual case, decided in three reductions
     trusted = (scale >= low) & (scale <= high) & (np.abs(stats[3]) <= high)
-    if not np.all(trusted | (_per_signal(magnitudes[None], W)[0] == 0)):
+    if not np.all(trusted | (magnitudes == 0)):
         stats = run(np.float64, whole)
     return x_next, stats
 
@@ -439,12 +509,10 @@ def extrapolate(x, x_prev, beta, out=None, offset=None):
     x, x_prev, beta = _writable(x, x_prev, beta)
     subtract = offset is not None
     offset = _writable(offset)[0] if subtract else x
-    W = _fold(*x.shape)
-    distance = np.zeros((1, W * x.shape[1]))
+    distance = np.zeros(x.shape[1])
     z_out = _out(x, out)
-    _extrapolate(_folded(x, W), _folded(x_prev, W), _per_column(beta, W), _folded(offset, W), subtract,
-                 _folded(z_out, W), distance[0])
-    return z_out, _per_signal(distance, W)[0]
+    _extrapolate_folded(x, x_prev, beta, offset, subtract, z_out, distance, _fold(*x.shape))
+    return z_out, distance
 
 
 def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):
@@ -463,12 +531,10 @@ def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True
     W = _fold(R, C, lam)
     z, w = _out(kx), _out(kx)
     diff = _out(kx) if want_diff else np.empty((0, 0), kx.dtype)
-    stats = np.zeros((6, W * C))
+    stats = np.zeros((6, C))
     relax, keep = kx.dtype.type(relax), kx.dtype.type(1 - relax)
-    _admm_l1(_folded(kx, W), _folded(z_old, W), _folded(w_old, W), _per_row(lam, R, W), _per_column(inv_rho, W), relax,
-             keep, bool(nonneg), bool(want_diff), _folded(z, W), _folded(w, W),
-             _folded(diff, W) if want_diff else diff, stats)
-    return z, w, (diff if want_diff else None), _per_signal(stats, W)
+    _admm_l1_folded(kx, z_old, w_old, lam, inv_rho, relax, keep, bool(nonneg), bool(want_diff), z, w, diff, stats, W)
+    return z, w, (diff if want_diff else None), stats
 
 # ----------------------------------------------------------------- NumPy twins
 def soft_threshold_numpy(v, thr):
