@@ -204,7 +204,7 @@ def _extrapolate(x, x_prev, beta, offset, subtract, z_out, sums):
 
 
 @_inline
-def _rows_of(p, F, W):
+def _folded_rows(p, F, W):
     # a row parameter (one per row, or one for all) as one per row of the (R/W, W·C) view (see _fold)
     if p.size == F and W == 1:
         return p
@@ -215,7 +215,7 @@ def _rows_of(p, F, W):
 
 
 @_inline
-def _columns_of(v, W):
+def _folded_columns(v, W):
     # a parameter per signal as one per column of the (R/W, W·C) view, column q belonging to signal q mod C
     C = v.size
     if W == 1:
@@ -243,8 +243,8 @@ def _l1_step_folded(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x
     # on a few signals the NumPy calls this replaces cost several times the pass itself
     R, C = x.shape
     F = R // W
-    views = (x.reshape((F, W * C)), x_prev.reshape((F, W * C)), _columns_of(beta, W), g.reshape((F, W * C)))
-    rows_t, rows_l, out = _rows_of(thr, F, W), _rows_of(lam, F, W), x_out.reshape((F, W * C))
+    views = (x.reshape((F, W * C)), x_prev.reshape((F, W * C)), _folded_columns(beta, W), g.reshape((F, W * C)))
+    rows_t, rows_l, out = _folded_rows(thr, F, W), _folded_rows(lam, F, W), x_out.reshape((F, W * C))
     if W == 1:
         _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, stats, magnitudes)
         return
@@ -267,7 +267,7 @@ def _extrapolate_folded(x, x_prev, beta, offset, subtract, z_out, sums, W):
         _extrapolate(x, x_prev, beta, offset, subtract, z_out, sums)
         return
     parts = np.zeros((1, W * C))
-    _extrapolate(x.reshape((F, W * C)), x_prev.reshape((F, W * C)), _columns_of(beta, W),
+    _extrapolate(x.reshape((F, W * C)), x_prev.reshape((F, W * C)), _folded_columns(beta, W),
                  offset.reshape((F, W * C)), subtract, z_out.reshape((F, W * C)), parts[0])
     _fold_back(parts, W, sums.reshape((1, C)))
 
@@ -290,13 +290,13 @@ def _admm_l1_folded(kx, z_old, w_old, lam, inv_rho, relax, keep, nonneg, want_di
     # _admm_l1 on the (R/W, W·C) views (see _l1_step_folded)
     R, C = kx.shape
     F = R // W
-    rows = _rows_of(lam, F, W)
+    rows = _folded_rows(lam, F, W)
     if W == 1:
         _admm_l1(kx, z_old, w_old, rows, inv_rho, relax, keep, nonneg, want_diff, z, w, diff, stats)
         return
     parts = np.zeros((stats.shape[0], W * C))
     _admm_l1(kx.reshape((F, W * C)), z_old.reshape((F, W * C)), w_old.reshape((F, W * C)), rows,
-             _columns_of(inv_rho, W), relax, keep, nonneg, want_diff, z.reshape((F, W * C)), w.reshape((F, W * C)),
+             _folded_columns(inv_rho, W), relax, keep, nonneg, want_diff, z.reshape((F, W * C)), w.reshape((F, W * C)),
              diff.reshape((F, W * C)) if want_diff else diff, parts)
     _fold_back(parts, W, stats)
 

@@ -42,7 +42,8 @@ from ..problem import Problem
 from ..regularizers import L1
 from ._loop import check_loop_options, initial_point, run
 from ._workspace import Workspace
-from .proximal_gradient import _extrapolated, _extrapolated_residual, _into, _next_momentum, _relative_step, proximal_step
+from .proximal_gradient import (_extrapolated, _extrapolated_residual, _into, _next_momentum, _relative_step,
+                                proximal_step)
 
 __all__ = ["ml_ista", "ml_fista", "MultiLayerState", "default_steps"]
 

@@ -138,7 +138,7 @@ def _(reg: L1, x, x_prev, beta, grad, step, k, out=None, prox_step=None):
 
 
 def _relative_step(stats, batch):
-    """``‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` per signal from :func:`proximal_step`'s sums, 0 where both are 0 (so is x⁺ − z)."""
+    """``‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` per signal from :func:`proximal_step`'s sums; 0 where both norms are 0."""
     return np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
 
 
