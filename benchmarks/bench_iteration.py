@@ -22,6 +22,11 @@ machine then falls on both sides of a ratio.
   share per iteration. The ADMM computes in float64 for float32 problems
   too, so its products are float64 ones in both rows.
 
+Then, for a few signals (1, 16 and 128: ``--small``), the time of one
+``fista`` and one ``ml-fista`` iteration on the same dictionaries in
+float64, where what is not a product (the fixed cost of each pass and of
+the bookkeeping) is most of an iteration.
+
     python benchmarks/bench_iteration.py --signals 2000 --repeats 9
 """
 
@@ -43,10 +48,37 @@ def _median_time(fn, repeats):
     return statistics.median(samples)
 
 
+_SMALL_K = 200
+
+
+def _few_signals(pc, rng, sizes, repeats):
+    """``{engine: {N: seconds per iteration}}`` for ``fista`` (64×256) and ``ml-fista`` (64×128, 128×256)."""
+    def unit(shape):
+        A = rng.standard_normal(shape)
+        return A / np.linalg.norm(A, axis=0)
+
+    D, D1, D2 = unit((64, 256)), unit((64, 128)), unit((128, 256))
+    times = {"fista": {}, "ml-fista": {}}
+    for n in sizes:
+        Y = rng.standard_normal((64, n))[:, 0] if n == 1 else rng.standard_normal((64, n))
+        for method, problem in (("fista", pc.chain(Y, [(D, pc.L1(0.1))])),
+                                ("ml-fista", pc.chain(Y, [(D1, pc.L1(0.05)), (D2, pc.L1(0.1))]))):
+            h.silent(lambda: pc.solve(problem, method=method, max_iter=2, tol=0))  # compile, untimed
+
+            def run(k):
+                return _median_time(lambda: h.silent(lambda: pc.solve(problem, method=method, max_iter=k, tol=0)), 1)
+
+            rounds = [max(run(2 * _SMALL_K) - run(_SMALL_K), 1e-12) / _SMALL_K for _ in range(repeats)]
+            times[method][n] = statistics.median(rounds)
+    return times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals", type=int, default=2000)
     parser.add_argument("--iterations", type=int, default=50, help="K: runs of K and 2K iterations")
+    parser.add_argument("--small", type=int, nargs="*", default=[1, 16, 128],
+                        help="batch sizes of the few-signal table (none: skip it)")
     h.common_arguments(parser, "iteration", repeats=9)
     args = parser.parse_args(argv)
     h.pin_threads(args.threads)
@@ -102,6 +134,7 @@ def main(argv=None):
             t_it, t_pr = statistics.median(iteration), statistics.median(product)
             shares[(method, np.dtype(dtype).name)] = statistics.median(share)
             rows.append((method, np.dtype(dtype).name, 1e3 * t_it, 1e3 * t_pr, statistics.median(share), rate))
+    small = _few_signals(pc, rng, args.small, args.repeats)
     blas = h.pin_threads(args.threads)
     fista = {d: (t, p) for m, d, t, p, _, _ in rows if m == "fista"}
     f32_speedup = fista["float64"][0] / fista["float32"][0]
@@ -118,12 +151,21 @@ def main(argv=None):
     lines += ["", f"fista float32 is {f32_speedup:.2f}× as fast as float64 per iteration; its products "
               f"alone, {f32_products:.2f}×.", "",
               f"Command: `python benchmarks/bench_iteration.py --signals {N} --repeats {args.repeats}`.", ""]
+    if small:
+        lines += ["## A few signals (float64)", "",
+                  f"ms per iteration, from runs of {_SMALL_K} and {2 * _SMALL_K} iterations, medians of "
+                  f"{args.repeats} rounds.", "",
+                  "| engine | " + " | ".join(f"N = {n}" for n in args.small) + " |",
+                  "|---|" + "---|" * len(args.small)]
+        lines += [f"| {m} | " + " | ".join(f"{1e3 * small[m][n]:.3f}" for n in args.small) + " |" for m in small]
+        lines.append("")
     targets = [h.target("fista float64: product share of an iteration", shares[("fista", "float64")], 0.70, ">="),
                h.target("fista float32: product share of an iteration", shares[("fista", "float32")], 0.70, ">="),
                h.target("fista: float32 speed-up per iteration over float64 (about 2)", f32_speedup, 1.7, ">=")]
     h.write(args.name, args.out_dir, "\n".join(lines),
             {"workload": args.name, "targets": targets,
-             "shares": {f"{m} {d}": s for (m, d), s in shares.items()}})
+             "shares": {f"{m} {d}": s for (m, d), s in shares.items()},
+             "few_signals_s": {m: {str(n): t for n, t in times.items()} for m, times in small.items()}})
 
 
 if __name__ == "__main__":
