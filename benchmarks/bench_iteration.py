@@ -134,7 +134,7 @@ def main(argv=None):
             t_it, t_pr = statistics.median(iteration), statistics.median(product)
             shares[(method, np.dtype(dtype).name)] = statistics.median(share)
             rows.append((method, np.dtype(dtype).name, 1e3 * t_it, 1e3 * t_pr, statistics.median(share), rate))
-    small = _few_signals(pc, rng, args.small, args.repeats)
+    small = _few_signals(pc, rng, args.small, args.repeats) if args.small else {}
     blas = h.pin_threads(args.threads)
     fista = {d: (t, p) for m, d, t, p, _, _ in rows if m == "fista"}
     f32_speedup = fista["float64"][0] / fista["float32"][0]
