@@ -81,8 +81,6 @@ def _extrapolated(a, a_prev, beta):
 
 def _columns(a, k):
     """``a`` as a C-contiguous ``(signal size, batch size)`` array (a view when possible)."""
-    if a.ndim == 2 and k == 1 and a.flags.c_contiguous:  # already one: the usual case, every call
-        return a
     return np.ascontiguousarray(a).reshape(math.prod(a.shape[:k]), -1)
 
 
