@@ -131,54 +131,52 @@ def _step_sums(x, z, x_prev, stats):
 
 
 @_jit
-def _l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, stats, magnitudes):
+def _l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, stats):
     # the whole accelerated ℓ1 step in one pass, from the iterates: the extrapolated point
     # z = x + β_c (x − x_prev) in registers (never stored), x⁺ = soft(z − step·g, thr), the sums of
-    # _step_sums for (x⁺, z, x), the penalty Σ λ_r|x⁺| (stats[4]) and, unless magnitudes is None (a
-    # branch numba removes when compiling), Σ |x⁺| + |z| per signal. The sums run in consts' dtype
-    # (consts = (−0, 0) in it, lam too) over `block` rows (even) at a time, then into float64: float32
-    # sums over a few rows cost half as much as float64 ones.
+    # _step_sums for (x⁺, z, x) and the penalty Σ λ_r|x⁺| (stats[4]). The sums run in consts' dtype
+    # (consts = (−0, 0) in it, lam too) over `block` rows at a time, then into float64: float32 sums over
+    # a few rows cost half as much as float64 ones. One row a pass, and no sixth sum: either (two rows, or
+    # Σ|x⁺| + |z| here) made the pass half as fast again (see _step_magnitudes).
     R, C = x.shape
     nz, zero = consts[0], consts[1]
-    acc = np.zeros((6, C))  # local: not aliased by the output, so the loop vectorizes
-    part = np.zeros((6, C), consts.dtype)
-    # Two rows a pass (see _partner); an odd last row is paired with zeros, which add nothing to the
-    # sums and whose step lands in `sink`: no weights to multiply every term by.
-    zeros, sink = np.zeros(C, x.dtype), np.empty(C, x.dtype)
+    acc = np.zeros((5, C))  # local: not aliased by the output, so the loop vectorizes
+    part = np.zeros((5, C), consts.dtype)
     for r0 in range(0, R, block):
-        for r in range(r0, min(r0 + block, R), 2):
-            s = min(r + 1, R - 1)
+        for r in range(r0, min(r0 + block, R)):
             xr, pr, gr, outr = x[r], x_prev[r], g[r], x_out[r]
-            xs, ps, gs, outs = x[s], x_prev[s], g[s], x_out[s]
-            if s == r:
-                xs, ps, gs, outs = zeros, zeros, zeros, sink
-            ti, tj, wi, wj = thr[r], thr[s], lam[r], lam[s]
+            t, w = thr[r], lam[r]
             for c in range(C):
-                b = beta[c]
-                ai, aj = xr[c], xs[c]
-                zi = ai + b * (ai - pr[c])
-                zj = aj + b * (aj - ps[c])
-                xi = _shrink(zi - step * gr[c], ti, nonneg)
-                xj = _shrink(zj - step * gs[c], tj, nonneg)
-                outr[c] = xi
-                outs[c] = xj
+                a = xr[c]
+                z = a + beta[c] * (a - pr[c])
+                v = _shrink(z - step * gr[c], t, nonneg)
+                outr[c] = v
                 # in the sums' dtype: adding −0 converts exactly (and is no instruction when it is x's)
-                x1, z1, x2, z2, a1, a2 = xi + nz, zi + nz, xj + nz, zj + nz, ai + nz, aj + nz
-                d, e = x1 - z1, x2 - z2  # the sums of _step_sums, written out (see there)
-                part[0, c] += d * d + e * e
-                part[1, c] += x1 * x1 + x2 * x2
-                part[2, c] += z1 * z1 + z2 * z2
-                part[3, c] -= d * (x1 - a1) + e * (x2 - a2)
-                part[4, c] += wi * abs(x1) + wj * abs(x2)
-                if magnitudes is not None:
-                    part[5, c] += (abs(x1) + abs(z1)) + (abs(x2) + abs(z2))
-        for q in range(6):
+                x1, z1, a1 = v + nz, z + nz, a + nz
+                d = x1 - z1  # the sums of _step_sums, written out (see there)
+                part[0, c] += d * d
+                part[1, c] += x1 * x1
+                part[2, c] += z1 * z1
+                part[3, c] -= d * (x1 - a1)
+                part[4, c] += w * abs(x1)
+        for q in range(5):
             for c in range(C):
                 acc[q, c] += part[q, c]
                 part[q, c] = zero
-    stats += acc[:5]
-    if magnitudes is not None:
-        magnitudes += acc[5]
+    stats += acc
+
+
+@_jit
+def _step_magnitudes(x_next, x, x_prev, beta, out):
+    # Σ |x⁺| + |z| per column, z = x + β_c (x − x_prev): 0 exactly where x⁺ = z = 0 (no term can underflow)
+    R, C = x.shape
+    acc = np.zeros(C, x.dtype)
+    for r in range(R):
+        nr, xr, pr = x_next[r], x[r], x_prev[r]
+        for c in range(C):
+            a = xr[c]
+            acc[c] += abs(nr[c]) + abs(a + beta[c] * (a - pr[c]))
+    out += acc
 
 
 @_jit
@@ -238,7 +236,7 @@ def _fold_back(folded, W, out):
 
 
 @_jit
-def _l1_step_folded(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, stats, magnitudes, W):
+def _l1_step_folded(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, stats, W):
     # _l1_step on the (R/W, W·C) views of the arrays (see _fold), its parameters and sums folded here, compiled:
     # on a few signals the NumPy calls this replaces cost several times the pass itself
     R, C = x.shape
@@ -246,16 +244,25 @@ def _l1_step_folded(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x
     views = (x.reshape((F, W * C)), x_prev.reshape((F, W * C)), _folded_columns(beta, W), g.reshape((F, W * C)))
     rows_t, rows_l, out = _folded_rows(thr, F, W), _folded_rows(lam, F, W), x_out.reshape((F, W * C))
     if W == 1:
-        _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, stats, magnitudes)
+        _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, stats)
         return
     sums = np.zeros((5, W * C))
-    if magnitudes is None:
-        _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, sums, None)
-    else:
-        parts = np.zeros((1, W * C))
-        _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, sums, parts[0])
-        _fold_back(parts, W, magnitudes.reshape((1, C)))
+    _l1_step(*views, step, rows_t, rows_l, nonneg, consts, block, out, sums)
     _fold_back(sums, W, stats)
+
+
+@_jit
+def _step_magnitudes_folded(x_next, x, x_prev, beta, out, W):
+    # _step_magnitudes on the (R/W, W·C) views (see _l1_step_folded)
+    R, C = x.shape
+    if W == 1:
+        _step_magnitudes(x_next, x, x_prev, beta, out)
+        return
+    F = R // W
+    parts = np.zeros((1, W * C))
+    _step_magnitudes(x_next.reshape((F, W * C)), x.reshape((F, W * C)), x_prev.reshape((F, W * C)),
+                     _folded_columns(beta, W), parts[0])
+    _fold_back(parts, W, out.reshape((1, C)))
 
 
 @_jit
@@ -469,8 +476,9 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
     blocks of 32 rows, then in float64 (relative error within 32 ulp of
     float32 on the positive sums), which halves the pass's cost; where a
     signal's ``max(‖x⁺‖², ‖z‖²)`` falls outside ``[2⁻⁶⁰, 2¹⁰⁰]`` (a term
-    could under- or overflow in float32) the sums are made again in float64.
-    ``x⁺`` is the same either way.
+    could under- or overflow in float32) the sums are made again in float64,
+    unless its ``x⁺`` and ``z`` are exactly zero (one more pass tells them
+    apart from underflow). ``x⁺`` is the same either way.
     """
     x, x_prev, beta, g, thr = _writable(x, x_prev, beta, g, thr)
     R, C = x.shape
@@ -478,22 +486,23 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
     x_next = _out(x, out)
     lam = np.asarray(lam, np.float64).reshape(-1)
 
-    def run(sums_dtype, block, magnitudes=None):
+    def run(sums_dtype, block):
         stats = np.zeros((5, C))
         _l1_step_folded(x, x_prev, beta, g, step, thr, lam.astype(sums_dtype), bool(nonneg), _CONSTS[sums_dtype],
-                        block, x_next, stats, magnitudes, W)
+                        block, x_next, stats, W)
         return stats
 
     whole = max(R, 2)  # one block of every row
     if x.dtype != np.float32:
         return x_next, run(np.float64, whole)
-    magnitudes = np.zeros(C)  # Σ |x⁺| + |z|, 0 only where x⁺ = z = 0 exactly (and so are the sums)
-    stats = run(np.float32, _SUMS_BLOCK, magnitudes)
+    stats = run(np.float32, _SUMS_BLOCK)
     scale = np.maximum(stats[1], stats[2])
     low, high = _SAFE_SCALE
     if scale.min(initial=high) >= low and scale.max(initial=low) <= high and np.abs(stats[3]).max(initial=0) <= high:
         return x_next, stats  # every signal within the safe range: the usual case, decided in three reductions
     trusted = (scale >= low) & (scale <= high) & (np.abs(stats[3]) <= high)
+    magnitudes = np.zeros(C)  # Σ |x⁺| + |z|: 0 only where x⁺ = z = 0 exactly, whose float32 sums are exact zeros
+    _step_magnitudes_folded(x_next, x, x_prev, beta, magnitudes, W)
     if not np.all(trusted | (magnitudes == 0)):
         stats = run(np.float64, whole)
     return x_next, stats

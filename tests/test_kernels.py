@@ -64,7 +64,7 @@ def test_step_sums_and_extrapolate_match_numpy(dtype, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nonneg", [False, True])
-@pytest.mark.parametrize("rows", [1, 7, 8])  # the kernels take rows two at a time: odd and even counts
+@pytest.mark.parametrize("rows", [1, 7, 8])
 def test_fused_l1_step_matches_numpy(dtype, nonneg, rows, rng):
     x, p, g = rng.standard_normal((3, rows, 30)).astype(dtype)
     lam = rng.uniform(0, 1, rows)
@@ -121,8 +121,8 @@ def test_float32_sums_fall_back_to_float64_near_the_ends_of_the_range(scale, rng
 @pytest.mark.parametrize("dtype, signals, passes", [
     (np.float64, "normal", ["float64"]),
     (np.float32, "normal", ["float32"]),
-    (np.float32, "one zero", ["float32"]),  # exact zeros: exact float32 sums, no second pass
-    (np.float32, "one tiny", ["float32", "float64"]),  # ‖x⁺‖² below 2⁻⁶⁰: the sums again in float64
+    (np.float32, "one zero", ["float32", "magnitudes"]),  # exact zeros: exact float32 sums, told by Σ|x⁺| + |z|
+    (np.float32, "one tiny", ["float32", "magnitudes", "float64"]),  # ‖x⁺‖² below 2⁻⁶⁰: the sums again in float64
 ])
 def test_l1_step_sums_again_in_float64_only_where_a_float32_sum_is_unsafe(dtype, signals, passes, rng, monkeypatch):
     x, p, g = rng.standard_normal((3, 16, 300)).astype(dtype)
@@ -131,22 +131,27 @@ def test_l1_step_sums_again_in_float64_only_where_a_float32_sum_is_unsafe(dtype,
     elif signals == "one tiny":
         x[:, 7], p[:, 7], g[:, 7] = 1e-25 * x[:, 7], 1e-25 * p[:, 7], 1e-25 * g[:, 7]
     seen = []
-    kernel = K._l1_step_folded
+    step_pass, magnitudes_pass = K._l1_step_folded, K._step_magnitudes_folded
 
-    def spy(*args):
-        seen.append((np.dtype(args[8].dtype).name, args[12] is None))  # the sums' dtype; no magnitudes asked
-        return kernel(*args)
+    def spy_step(*args):
+        seen.append(np.dtype(args[8].dtype).name)  # the sums' dtype
+        return step_pass(*args)
 
-    monkeypatch.setattr(K, "_l1_step_folded", spy)
+    def spy_magnitudes(*args):
+        seen.append("magnitudes")
+        magnitudes_pass(*args)
+        zero = np.all((args[0] == 0) & (x + beta * (x - p) == 0), axis=0)
+        np.testing.assert_array_equal(args[4] == 0, zero)  # 0 exactly where x⁺ = z = 0
+
+    monkeypatch.setattr(K, "_l1_step_folded", spy_step)
+    monkeypatch.setattr(K, "_step_magnitudes_folded", spy_magnitudes)
     lam = np.full(16, 0.1)
     beta = rng.uniform(0, 1, 300).astype(dtype)
     x_next, stats = K.l1_step(x, p, beta, g, dtype(0.3), (0.3 * lam).astype(dtype), lam, False)
-    assert [d for d, _ in seen] == passes
-    # Σ|x⁺| + |z| (the exact-zero test) is summed only in the float32 pass that needs it
-    assert [no_magnitudes for _, no_magnitudes in seen] == [d != "float32" for d in passes]
+    assert seen == passes
     ref, ref_stats = K.l1_step_numpy(x, p, beta, g, dtype(0.3), (0.3 * lam).astype(dtype), lam, False)
     np.testing.assert_array_equal(x_next, ref)
-    assert_sums_close(stats, ref_stats, x_next, x + beta * (x - p), x, np.float64 if len(passes) == 2 else dtype)
+    assert_sums_close(stats, ref_stats, x_next, x + beta * (x - p), x, np.float64 if "float64" in passes else dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
