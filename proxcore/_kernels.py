@@ -136,8 +136,9 @@ def _l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, consts, block, x_out, s
     # z = x + β_c (x − x_prev) in registers (never stored), x⁺ = soft(z − step·g, thr), the sums of
     # _step_sums for (x⁺, z, x) and the penalty Σ λ_r|x⁺| (stats[4]). The sums run in consts' dtype
     # (consts = (−0, 0) in it, lam too) over `block` rows at a time, then into float64: float32 sums over
-    # a few rows cost half as much as float64 ones. One row a pass, and no sixth sum: either (two rows, or
-    # Σ|x⁺| + |z| here) made the pass half as fast again (see _step_magnitudes).
+    # a few rows cost half as much as float64 ones. One row a pass and five sums: two rows a pass (as in the
+    # kernels below) or a sixth sum made this loop 1.5× slower; the float32 exact-zero test Σ|x⁺| + |z| is a
+    # pass of its own (_step_magnitudes), made only when a float32 sum leaves the safe range.
     R, C = x.shape
     nz, zero = consts[0], consts[1]
     acc = np.zeros((5, C))  # local: not aliased by the output, so the loop vectorizes
