@@ -10,6 +10,7 @@ orthogonality, monotone decrease, sparsity, the IHT fixed point).
 import contextlib
 import doctest
 import importlib
+import sys
 import warnings
 
 import numba
@@ -747,6 +748,32 @@ def _blas_threads():
     from threadpoolctl import threadpool_info
 
     return [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_serial_blas_limits_a_blas_loaded_after_its_first_use(monkeypatch):
+    # a controller made before an import that brought a BLAS of its own (scipy.linalg does) knows nothing of it
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+    from proxcore_pursuits import _common
+
+    before = numba.get_num_threads()
+    stale = ThreadpoolController().select(filepath="no such library")  # what a scan before any BLAS had seen
+    assert not stale.lib_controllers
+    try:
+        numba.set_num_threads(2)
+        with threadpool_limits(2, user_api="blas"):
+            outside = _blas_threads()
+            assert any(n == 2 for _, n in outside)
+            monkeypatch.setattr(_common, "_blas", (stale, len(sys.modules) - 1))  # modules were imported since
+            with _common.serial_blas():
+                assert all(n == 1 for _, n in _blas_threads())
+            assert _blas_threads() == outside
+            current = _common._blas
+            assert current[0] is not stale and current[1] == len(sys.modules)
+            with _common.serial_blas():  # nothing imported since: the same controller, no second scan
+                assert _common._blas is current
+    finally:
+        numba.set_num_threads(before)
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")

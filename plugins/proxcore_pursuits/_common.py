@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def dense_matrix(D, dtype):
     return np.asarray(D.apply(eye), dtype=dtype).reshape(n, m)
 
 
-_blas = None  # threadpoolctl's controller, made on first use (it scans the loaded libraries once)
+_blas = None  # threadpoolctl's controller and len(sys.modules) when it scanned the loaded libraries
 
 
 @contextlib.contextmanager
@@ -73,18 +74,27 @@ def serial_blas(jit=True):
     needs no second core. Without ``jit`` or with one numba thread nothing
     is changed.
     """
-    global _blas
     import numba
 
     if not jit or numba.get_num_threads() < 2:
         yield
         return
-    if _blas is None:
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the loaded BLAS libraries, scanned again after any import.
+
+    A scan costs about 2 ms. An import may load a BLAS of its own (``scipy.linalg``
+    brings one besides NumPy's), which a controller made before it would not limit.
+    """
+    global _blas
+    if _blas is None or _blas[1] != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
-        _blas = ThreadpoolController()
-    with _blas.limit(limits=1, user_api="blas"):
-        yield
+        _blas = (ThreadpoolController(), len(sys.modules))
+    return _blas[0]
 
 
 def result(problem, x, *, n_iter, signal_converged, status, message, history=None, codes=None, objective=None):
