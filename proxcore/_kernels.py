@@ -37,6 +37,8 @@ __all__ = [
     "l1_step_numpy",
     "extrapolate",
     "extrapolate_numpy",
+    "step_control",
+    "step_control_numpy",
     "admm_l1_update",
     "admm_l1_update_numpy",
 ]
@@ -200,6 +202,21 @@ def _extrapolate(x, x_prev, beta, offset, subtract, z_out, sums):
             z_out[r, c] = vi - oi if subtract else vi
             z_out[s, c] = vj - oj if subtract else vj
     sums += acc
+
+
+@_jit
+def _step_control(stats, t, accelerated, restart, tiny, error, beta, t_next):
+    # the relative step per signal and FISTA's next momentum, from a step's sums (see step_control)
+    golden = (1 + np.sqrt(5.0)) / 2
+    for c in range(stats.shape[1]):
+        error[c] = np.sqrt(stats[0, c] / np.maximum(np.maximum(stats[1, c], stats[2, c]), tiny))
+        if accelerated:
+            if restart and stats[3, c] > 0:
+                t_next[c], beta[c] = golden, 0
+            else:
+                tc = t[c]
+                tn = (1 + np.sqrt(1 + 4 * tc * tc)) / 2
+                t_next[c], beta[c] = tn, (tc - 1) / tn
 
 
 @_inline
@@ -525,6 +542,26 @@ def extrapolate(x, x_prev, beta, out=None, offset=None):
     return z_out, distance
 
 
+def step_control(stats, t, accelerated, restart, dtype):
+    """The relative step per signal and FISTA's next momentum, from a proximal step's sums, in one pass (numba).
+
+    ``stats`` as :func:`l1_step` gives them. Returns ``(error, beta, t_next)``:
+    ``error = ‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` (0 where both norms are 0) and,
+    with ``accelerated``, ``t_{k+1} = (1 + sqrt(1 + 4t_k²))/2`` and
+    ``β_k = (t_k − 1)/t_{k+1}`` (in ``dtype``) from ``t`` (``t_k``, float64),
+    except where ``restart`` and the step opposes the momentum,
+    ``stats[3] = ⟨z − x⁺, x⁺ − x⟩ > 0`` (O'Donoghue & Candès): there
+    ``t_{k+1} = (1 + √5)/2`` and ``β_k = 0``. Without ``accelerated`` the
+    last two are None.
+    """
+    C = stats.shape[1]
+    error = np.empty(C)
+    beta, t_next = (np.empty(C, dtype), np.empty(C)) if accelerated else (np.empty(0, dtype), np.empty(0))
+    _step_control(stats, np.ascontiguousarray(t, np.float64).reshape(-1), bool(accelerated), bool(restart),
+                  np.finfo(np.float64).tiny, error, beta, t_next)
+    return (error, beta, t_next) if accelerated else (error, None, None)
+
+
 def admm_l1_update(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):
     """The ADMM update of a term ``λ‖z‖₁`` (``nonneg``: with ``z ≥ 0``) in one pass (numba).
 
@@ -595,6 +632,19 @@ def extrapolate_numpy(x, x_prev, beta, offset=None):
     if offset is None:
         return z, np.zeros(x.shape[1])
     return z - offset, ((x.astype(np.float64) - offset) ** 2).sum(0)
+
+
+def step_control_numpy(stats, t, accelerated, restart, dtype):
+    error = np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny))
+    if not accelerated:
+        return error, None, None
+    t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+    beta = ((t - 1) / t_next).astype(dtype)
+    if restart:
+        restarted = stats[3] > 0
+        t_next = np.where(restarted, (1 + np.sqrt(5.0)) / 2, t_next)
+        beta = np.where(restarted, 0, beta).astype(dtype)
+    return error, beta, t_next
 
 
 def admm_l1_update_numpy(kx, z_old, w_old, lam, inv_rho, relax, nonneg, want_diff=True):

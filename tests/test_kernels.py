@@ -63,6 +63,35 @@ def test_step_sums_and_extrapolate_match_numpy(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_control_matches_numpy_and_the_closed_forms(dtype, rng):
+    stats = np.abs(rng.standard_normal((5, 40)))
+    stats[3] = rng.standard_normal(40)  # the restart test: its sign
+    stats[:3, 0] = 0  # x⁺ = z = 0: a step of 0, not 0/0
+    stats[:3, 1] = np.nan  # a diverged signal: NaN, never converged
+    t = rng.uniform(1, 30, 40)
+    for accelerated in (False, True):
+        for restart in (False, True):
+            fast = K.step_control(stats, t, accelerated, restart, dtype)
+            twin = K.step_control_numpy(stats, t, accelerated, restart, dtype)
+            assert (fast[1] is None) == (twin[1] is None) == (fast[2] is None) == (not accelerated)
+            for a, b in zip(fast, twin):
+                if b is not None:
+                    assert a.dtype == b.dtype
+                    np.testing.assert_array_equal(a, b)
+    error, beta, t_next = fast  # accelerated, with restart
+    assert error[0] == 0 and np.isnan(error[1]) and beta.dtype == dtype
+    np.testing.assert_allclose(error[2:], np.sqrt(stats[0, 2:] / np.maximum(stats[1, 2:], stats[2, 2:])), rtol=1e-15)
+    restarted = stats[3] > 0
+    assert restarted.any() and not restarted.all()
+    np.testing.assert_array_equal(beta[restarted], 0)
+    np.testing.assert_allclose(t_next[restarted], (1 + 5 ** 0.5) / 2, rtol=1e-16)
+    kept = ~restarted
+    # t_{k+1}² − t_{k+1} = t_k², the recursion t_{k+1} solves, and β_k = (t_k − 1)/t_{k+1}
+    np.testing.assert_allclose(t_next[kept] ** 2 - t_next[kept], t[kept] ** 2, rtol=1e-14)
+    np.testing.assert_allclose(beta[kept], (t[kept] - 1) / t_next[kept], rtol=np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nonneg", [False, True])
 @pytest.mark.parametrize("rows", [1, 7, 8])
 def test_fused_l1_step_matches_numpy(dtype, nonneg, rows, rng):

@@ -42,7 +42,7 @@ from ..problem import Problem
 from ..regularizers import L1
 from ._loop import check_loop_options, initial_point, run
 from ._workspace import Workspace
-from .proximal_gradient import (_extrapolated, _extrapolated_residual, _into, _next_momentum, _relative_step,
+from .proximal_gradient import (_extrapolated, _extrapolated_residual, _into, _step_control,
                                 proximal_step)
 
 __all__ = ["ml_ista", "ml_fista", "MultiLayerState", "default_steps"]
@@ -166,11 +166,10 @@ class _NestedGradientMapping:
                 residual, _ = _extrapolated_residual(ws, code, code_prev, s.rho, gamma)
                 ws.release(gamma)
         codes = self._codes(gamma)
-        error = _relative_step(stats, self.batch)
+        error, rho, t_next = _step_control(stats, s.momentum, self.accelerated, self.restart, self.dtype, self.batch)
         penalty = stats[4] if len(stats) > 4 else None
         if not self.accelerated:
             return self._state(s.iteration + 1, codes, codes, s.rho, s.momentum, error, penalty)
-        rho, t_next = _next_momentum(s.momentum, stats, self.restart, self.dtype, self.batch)
         return self._state(s.iteration + 1, codes, s.codes, rho, t_next, error, penalty)
 
 

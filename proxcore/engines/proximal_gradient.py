@@ -135,27 +135,22 @@ def _(reg: L1, x, x_prev, beta, grad, step, k, out=None, prox_step=None):
     return _shaped(x_next, out, x.shape), stats
 
 
-def _relative_step(stats, batch):
-    """``‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` per signal from :func:`proximal_step`'s sums; 0 where both norms are 0."""
-    return np.sqrt(stats[0] / np.maximum(np.maximum(stats[1], stats[2]), np.finfo(np.float64).tiny)).reshape(batch)
+def _step_control(stats, t, accelerated, restart, dtype, batch):
+    """``(error, β_k, t_{k+1})`` per signal in the batch's shape, from :func:`proximal_step`'s sums.
 
-
-def _next_momentum(t, stats, restart, dtype, batch):
-    """FISTA's next ``(β_k, t_{k+1})`` per signal from ``t_k`` and :func:`proximal_step`'s sums.
-
-    ``t_{k+1} = (1 + sqrt(1 + 4t_k²))/2`` and ``β_k = (t_k − 1)/t_{k+1}``
-    (in ``dtype``). With ``restart`` (O'Donoghue & Candès), a signal whose
-    step opposes its momentum, ``⟨z − x⁺, x⁺ − x⟩ > 0``, starts again from
-    ``t_k = 1``: ``β_k = 0``, ``t_{k+1} = (1 + √5)/2``.
+    ``error = ‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` (0 where both norms are 0); with
+    ``accelerated``, FISTA's ``t_{k+1} = (1 + sqrt(1 + 4t_k²))/2`` and
+    ``β_k = (t_k − 1)/t_{k+1}`` (in ``dtype``), and with ``restart``
+    (O'Donoghue & Candès) a signal whose step opposes its momentum,
+    ``⟨z − x⁺, x⁺ − x⟩ > 0``, starts again from ``t_k = 1``: ``β_k = 0``,
+    ``t_{k+1} = (1 + √5)/2``. The last two are None without ``accelerated``.
     """
-    t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-    beta = ((t - 1) / t_next).astype(dtype)
-    if restart:
-        restarted = stats[3].reshape(batch) > 0
-        if restarted.any():  # (most iterations restart no signal)
-            t_next = np.where(restarted, (1 + math.sqrt(5)) / 2, t_next)
-            beta = np.where(restarted, 0, beta).astype(dtype)
-    return beta, t_next
+    from .. import _kernels
+
+    error, beta, t_next = _kernels.step_control(stats, t, accelerated, restart, dtype)
+    if not accelerated:
+        return error.reshape(batch), None, None
+    return error.reshape(batch), beta.reshape(batch), t_next.reshape(batch)
 
 
 def _extrapolated_residual(ws, a, a_prev, beta, offset):
@@ -325,11 +320,10 @@ class _ProximalGradient:
             ws.release(out)
         if grad is not s.residual:  # it is with the Gram (or D the identity), and the state keeps it
             ws.release(grad)
-        error = _relative_step(stats, batch)
+        error, beta, t_next = _step_control(stats, s.momentum, self.accelerated, self.restart, dtype, batch)
         penalty = stats[4] if len(stats) > 4 else None
         if not self.accelerated:  # z = x: the next step starts from x itself
             return self._state(s.iteration + 1, x, image, error, step, x, image, s.beta, s.momentum, penalty)
-        beta, t_next = _next_momentum(s.momentum, stats, self.restart, dtype, batch)
         return self._state(s.iteration + 1, x, image, error, step, s.x, s.image, beta, t_next, penalty)
 
     def _sufficient_decrease(self, s, grad, x, image, step):
