@@ -219,6 +219,16 @@ def _step_control(stats, t, accelerated, restart, tiny, error, beta, t_next):
                 t_next[c], beta[c] = tn, (tc - 1) / tn
 
 
+@_jit
+def _within(stats, low, high):
+    # whether every signal's float32 step sums are trusted (see l1_step); False on a NaN
+    for c in range(stats.shape[1]):
+        scale = np.maximum(stats[1, c], stats[2, c])
+        if not (low <= scale <= high and abs(stats[3, c]) <= high):
+            return False
+    return True
+
+
 @_inline
 def _folded_rows(p, F, W):
     # a row parameter (one per row, or one for all) as one per row of the (R/W, W·C) view (see _fold)
@@ -514,10 +524,10 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
     if x.dtype != np.float32:
         return x_next, run(np.float64, whole)
     stats = run(np.float32, _SUMS_BLOCK)
-    scale = np.maximum(stats[1], stats[2])
     low, high = _SAFE_SCALE
-    if scale.min(initial=high) >= low and scale.max(initial=low) <= high and np.abs(stats[3]).max(initial=0) <= high:
-        return x_next, stats  # every signal within the safe range: the usual case, decided in three reductions
+    if _within(stats, low, high):
+        return x_next, stats  # every signal within the safe range: the usual case
+    scale = np.maximum(stats[1], stats[2])
     trusted = (scale >= low) & (scale <= high) & (np.abs(stats[3]) <= high)
     magnitudes = np.zeros(C)  # Σ |x⁺| + |z|: 0 only where x⁺ = z = 0 exactly, whose float32 sums are exact zeros
     _step_magnitudes_folded(x_next, x, x_prev, beta, magnitudes, W)

@@ -152,6 +152,7 @@ def test_float32_sums_fall_back_to_float64_near_the_ends_of_the_range(scale, rng
     (np.float32, "normal", ["float32"]),
     (np.float32, "one zero", ["float32", "magnitudes"]),  # exact zeros: exact float32 sums, told by Σ|x⁺| + |z|
     (np.float32, "one tiny", ["float32", "magnitudes", "float64"]),  # ‖x⁺‖² below 2⁻⁶⁰: the sums again in float64
+    (np.float32, "one nan", ["float32", "magnitudes", "float64"]),  # NaN sums are never trusted
 ])
 def test_l1_step_sums_again_in_float64_only_where_a_float32_sum_is_unsafe(dtype, signals, passes, rng, monkeypatch):
     x, p, g = rng.standard_normal((3, 16, 300)).astype(dtype)
@@ -159,6 +160,8 @@ def test_l1_step_sums_again_in_float64_only_where_a_float32_sum_is_unsafe(dtype,
         x[:, 7] = p[:, 7] = g[:, 7] = 0
     elif signals == "one tiny":
         x[:, 7], p[:, 7], g[:, 7] = 1e-25 * x[:, 7], 1e-25 * p[:, 7], 1e-25 * g[:, 7]
+    elif signals == "one nan":
+        g[3, 7] = np.nan
     seen = []
     step_pass, magnitudes_pass = K._l1_step_folded, K._step_magnitudes_folded
 
@@ -181,6 +184,21 @@ def test_l1_step_sums_again_in_float64_only_where_a_float32_sum_is_unsafe(dtype,
     ref, ref_stats = K.l1_step_numpy(x, p, beta, g, dtype(0.3), (0.3 * lam).astype(dtype), lam, False)
     np.testing.assert_array_equal(x_next, ref)
     assert_sums_close(stats, ref_stats, x_next, x + beta * (x - p), x, np.float64 if "float64" in passes else dtype)
+
+
+def test_float32_sums_are_trusted_only_inside_the_safe_range():
+    low, high = K._SAFE_SCALE
+    stats = np.ones((5, 3))
+    assert K._within(stats, low, high)
+    for row, value in [(1, 2 * high), (2, 2 * high), (3, -2 * high), (1, np.nan), (2, np.nan), (3, np.nan)]:
+        unsafe = stats.copy()
+        unsafe[row, 1] = value
+        assert not K._within(unsafe, low, high), (row, value)
+    small = np.zeros((5, 3))
+    small[1] = small[2] = low  # the ends themselves are inside; max(‖x⁺‖², ‖z‖²) below low is not
+    assert K._within(small, low, high)
+    small[1, 2] = small[2, 2] = low / 2
+    assert not K._within(small, low, high)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
