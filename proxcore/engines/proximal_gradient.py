@@ -138,12 +138,10 @@ def _(reg: L1, x, x_prev, beta, grad, step, k, out=None, prox_step=None):
 def _step_control(stats, t, accelerated, restart, dtype, batch):
     """``(error, β_k, t_{k+1})`` per signal in the batch's shape, from :func:`proximal_step`'s sums.
 
-    ``error = ‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` (0 where both norms are 0); with
-    ``accelerated``, FISTA's ``t_{k+1} = (1 + sqrt(1 + 4t_k²))/2`` and
-    ``β_k = (t_k − 1)/t_{k+1}`` (in ``dtype``), and with ``restart``
-    (O'Donoghue & Candès) a signal whose step opposes its momentum,
-    ``⟨z − x⁺, x⁺ − x⟩ > 0``, starts again from ``t_k = 1``: ``β_k = 0``,
-    ``t_{k+1} = (1 + √5)/2``. The last two are None without ``accelerated``.
+    The relative step ``‖x⁺ − z‖ / max(‖x⁺‖, ‖z‖)`` and, with ``accelerated``,
+    FISTA's momentum, restarted where the step opposes it when ``restart``
+    (formulas: :func:`proxcore._kernels.step_control`); the last two are None
+    without ``accelerated``.
     """
     from .. import _kernels
 
