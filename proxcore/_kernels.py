@@ -108,8 +108,9 @@ def _keep_largest(v, s, out):
 @_inline
 def _partner(r, R):
     # The per-signal sums below run over rows into an accumulator as long as the batch; two rows per pass
-    # halve the accumulator's loads and stores, which cost as much as the arithmetic. Row r's partner is
-    # r + 1 with weight 1 or, past the end, r itself (the same values written twice) with weight 0.
+    # halve the accumulator's loads and stores, which cost as much as the arithmetic (not in _l1_step, whose
+    # loop ran slower so: see there). Row r's partner is r + 1 with weight 1 or, past the end, r itself (the
+    # same values written twice) with weight 0.
     return (r + 1, 1.0) if r + 1 < R else (r, 0.0)
 
 
