@@ -51,13 +51,18 @@ def _median_time(fn, repeats):
 _SMALL_K = 200
 
 
-def _few_signals(pc, rng, sizes, repeats):
-    """``{engine: {N: seconds per iteration}}`` for ``fista`` (64×256) and ``ml-fista`` (64×128, 128×256)."""
+def _dictionaries(rng, dtype=np.float64):
+    """``D`` (64×256) for ``fista``, and ``D1`` (64×128), ``D2`` (128×256) for the two-layer engines; unit-norm atoms."""
     def unit(shape):
         A = rng.standard_normal(shape)
-        return A / np.linalg.norm(A, axis=0)
+        return (A / np.linalg.norm(A, axis=0)).astype(dtype)
 
-    D, D1, D2 = unit((64, 256)), unit((64, 128)), unit((128, 256))
+    return unit((64, 256)), unit((64, 128)), unit((128, 256))
+
+
+def _few_signals(pc, rng, sizes, repeats):
+    """``{engine: {N: seconds per iteration}}`` for ``fista`` (64×256) and ``ml-fista`` (64×128, 128×256)."""
+    D, D1, D2 = _dictionaries(rng)
     times = {"fista": {}, "ml-fista": {}}
     for n in sizes:
         Y = rng.standard_normal((64, n))[:, 0] if n == 1 else rng.standard_normal((64, n))
@@ -93,11 +98,7 @@ def main(argv=None):
         t_mm = _median_time(lambda: G @ B, 3 * args.repeats)
         rate = 2 * 256 * 256 * N / t_mm / 1e9
 
-        def unit(shape):
-            A = rng.standard_normal(shape)
-            return (A / np.linalg.norm(A, axis=0)).astype(dtype)
-
-        D, D1, D2 = unit((64, 256)), unit((64, 128)), unit((128, 256))
+        D, D1, D2 = _dictionaries(rng, dtype)
         Y = rng.standard_normal((64, N)).astype(dtype)
         X = rng.standard_normal((256, N)).astype(dtype)
         X1 = rng.standard_normal((128, N)).astype(dtype)

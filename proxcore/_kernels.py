@@ -221,13 +221,14 @@ def _step_control(stats, t, accelerated, restart, tiny, error, beta, t_next):
 
 
 @_jit
-def _within(stats, low, high):
-    # whether every signal's float32 step sums are trusted (see l1_step); False on a NaN
+def _trusted_sums(stats, low, high, trusted):
+    # per signal, whether its float32 step sums are trusted (see l1_step; never on a NaN), and whether all are
+    every = True
     for c in range(stats.shape[1]):
         scale = np.maximum(stats[1, c], stats[2, c])
-        if not (low <= scale <= high and abs(stats[3, c]) <= high):
-            return False
-    return True
+        trusted[c] = low <= scale <= high and abs(stats[3, c]) <= high
+        every = every and trusted[c]
+    return every
 
 
 @_inline
@@ -525,11 +526,9 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
     if x.dtype != np.float32:
         return x_next, run(np.float64, whole)
     stats = run(np.float32, _SUMS_BLOCK)
-    low, high = _SAFE_SCALE
-    if _within(stats, low, high):
+    trusted = np.empty(C, np.bool_)
+    if _trusted_sums(stats, *_SAFE_SCALE, trusted):
         return x_next, stats  # every signal within the safe range: the usual case
-    scale = np.maximum(stats[1], stats[2])
-    trusted = (scale >= low) & (scale <= high) & (np.abs(stats[3]) <= high)
     magnitudes = np.zeros(C)  # Σ |x⁺| + |z|: 0 only where x⁺ = z = 0 exactly, whose float32 sums are exact zeros
     _step_magnitudes_folded(x_next, x, x_prev, beta, magnitudes, W)
     if not np.all(trusted | (magnitudes == 0)):

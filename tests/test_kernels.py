@@ -188,17 +188,26 @@ def test_l1_step_sums_again_in_float64_only_where_a_float32_sum_is_unsafe(dtype,
 
 def test_float32_sums_are_trusted_only_inside_the_safe_range():
     low, high = K._SAFE_SCALE
+
+    def trusted(stats):
+        mask = np.empty(stats.shape[1], np.bool_)
+        every = K._trusted_sums(stats, low, high, mask)
+        assert every == mask.all()
+        return every, mask
+
     stats = np.ones((5, 3))
-    assert K._within(stats, low, high)
+    assert trusted(stats)[0]
     for row, value in [(1, 2 * high), (2, 2 * high), (3, -2 * high), (1, np.nan), (2, np.nan), (3, np.nan)]:
         unsafe = stats.copy()
         unsafe[row, 1] = value
-        assert not K._within(unsafe, low, high), (row, value)
+        every, mask = trusted(unsafe)
+        assert not every and mask.tolist() == [True, False, True], (row, value)
     small = np.zeros((5, 3))
     small[1] = small[2] = low  # the ends themselves are inside; max(‖x⁺‖², ‖z‖²) below low is not
-    assert K._within(small, low, high)
+    assert trusted(small)[0]
     small[1, 2] = small[2, 2] = low / 2
-    assert not K._within(small, low, high)
+    every, mask = trusted(small)
+    assert not every and mask.tolist() == [True, True, False]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -145,10 +145,8 @@ def _step_control(stats, t, accelerated, restart, dtype, batch):
     """
     from .. import _kernels
 
-    error, beta, t_next = _kernels.step_control(stats, t, accelerated, restart, dtype)
-    if not accelerated:
-        return error.reshape(batch), None, None
-    return error.reshape(batch), beta.reshape(batch), t_next.reshape(batch)
+    return tuple(a if a is None else a.reshape(batch) for a in _kernels.step_control(stats, t, accelerated, restart,
+                                                                                      dtype))
 
 
 def _extrapolated_residual(ws, a, a_prev, beta, offset):
