@@ -483,6 +483,7 @@ def step_sums(x, z, x_prev):
     return stats
 
 
+_TINY = np.finfo(np.float64).tiny  # the smallest normal float64: where a relative step's scale counts as 0
 _CONSTS = {t: np.array([-0.0, 0.0], t) for t in (np.float32, np.float64)}  # −0 and 0 in the sums' dtype
 _SUMS_BLOCK = 32  # rows summed in float32 before a float64 carry: a relative error of at most 32 ulp
 # float32 sums are trusted when every signal's max(‖x⁺‖², ‖z‖²) lies here: no term under- or overflows
@@ -518,8 +519,8 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
 
     def run(sums_dtype, block):
         stats = np.zeros((5, C))
-        _l1_step_folded(x, x_prev, beta, g, step, thr, lam.astype(sums_dtype), bool(nonneg), _CONSTS[sums_dtype],
-                        block, x_next, stats, W)
+        _l1_step_folded(x, x_prev, beta, g, step, thr, lam.astype(sums_dtype, copy=False), bool(nonneg),
+                        _CONSTS[sums_dtype], block, x_next, stats, W)
         return stats
 
     whole = max(R, 2)  # one block of every row
@@ -567,8 +568,8 @@ def step_control(stats, t, accelerated, restart, dtype):
     C = stats.shape[1]
     error = np.empty(C)
     beta, t_next = (np.empty(C, dtype), np.empty(C)) if accelerated else (np.empty(0, dtype), np.empty(0))
-    _step_control(stats, np.ascontiguousarray(t, np.float64).reshape(-1), bool(accelerated), bool(restart),
-                  np.finfo(np.float64).tiny, error, beta, t_next)
+    _step_control(stats, np.ascontiguousarray(t, np.float64).reshape(-1), bool(accelerated), bool(restart), _TINY,
+                  error, beta, t_next)
     return (error, beta, t_next) if accelerated else (error, None, None)
 
 

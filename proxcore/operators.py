@@ -265,8 +265,9 @@ class Matrix(LinearOperator):
 
 def _matmul(A, x, out=None):
     """``A @ x`` over the leading axis of ``x``; into ``out`` when it is a dense product's C-contiguous result."""
-    if (out is not None and not issparse(A) and out.flags.c_contiguous and out.flags.writeable
-            and out.dtype == np.result_type(A, x) and out.shape == (A.shape[0],) + x.shape[1:]):
+    if (out is not None and isinstance(A, np.ndarray) and out.flags.c_contiguous and out.flags.writeable
+            and out.shape == (A.shape[0],) + x.shape[1:]
+            and (out.dtype == A.dtype == x.dtype or out.dtype == np.result_type(A, x))):
         np.matmul(A, x.reshape(x.shape[0], -1), out=out.reshape(A.shape[0], -1))
         return out
     if x.ndim <= 2:

@@ -565,3 +565,22 @@ def test_reused_buffers_do_not_grow_with_the_iterations(monkeypatch, lasso_batch
         counts.append(len(created[-1]._owned))
     # at most x, z, Dx, Dz of two live states, the gradient and the residual
     assert counts[0] == counts[1] <= 10, counts
+
+
+def test_workspace_hands_out_each_free_buffer_once_and_only_of_its_shape_and_dtype():
+    from proxcore.engines._workspace import Workspace
+
+    ws = Workspace()
+    a, b = ws.empty((3, 2), np.float64), ws.empty((3, 2), np.float32)
+    outside = np.empty((3, 2))
+    ws.release(a, b, a, outside)  # twice, and an array it did not hand out
+    again = [ws.empty((3, 2), np.float64), ws.empty((3, 2), np.float64)]
+    assert again[0] is a and again[1] is not a and again[1] is not outside
+    assert ws.empty((2, 3), np.float32) is not b and ws.empty((3, 2), np.float32) is b
+    c, d = ws.empty((4,), np.float64), ws.empty((4,), np.float64)
+    ws.release((c, (d,)), keep=(0, (d, "x")))  # pairs and states are searched; what keep holds stays in use
+    assert ws.empty((4,), np.float64) is c and ws.empty((4,), np.float64) is not d
+    fresh = Workspace(recycle=False)
+    e = fresh.empty((2,), np.float64)
+    fresh.release(e)
+    assert fresh.empty((2,), np.float64) is not e

@@ -48,15 +48,15 @@ class Workspace:
     def __init__(self, recycle: bool = True):
         self.recycle = recycle
         self._owned: dict[int, np.ndarray] = {}  # id -> buffer, every buffer handed out (kept alive, so ids stay unique)
-        self._free: dict[int, np.ndarray] = {}  # id -> buffer, those free to hand out again (oldest first)
+        # (shape, dtype) -> {id: buffer}, those free to hand out again, oldest first: a lookup, not a search
+        self._free: dict[tuple, dict[int, np.ndarray]] = {}
 
     def empty(self, shape, dtype) -> np.ndarray:
-        shape, dtype = tuple(shape), np.dtype(dtype)
-        for key, buffer in self._free.items():
-            if buffer.shape == shape and buffer.dtype == dtype:
-                del self._free[key]
-                return buffer
-        buffer = np.empty(shape, dtype)
+        key = (tuple(shape), np.dtype(dtype))
+        free = self._free.get(key)
+        if free:
+            return free.pop(next(iter(free)))
+        buffer = np.empty(*key)
         if self.recycle:
             self._owned[id(buffer)] = buffer
         return buffer
@@ -64,11 +64,13 @@ class Workspace:
     def release(self, *arrays, keep=()) -> None:
         if not self.recycle:
             return
+        mine = [a for a in _arrays(arrays) if id(a) in self._owned]
+        if not mine:
+            return
         kept = {id(a) for a in _arrays(keep)}
-        for a in _arrays(arrays):
-            key = id(a)
-            if key in self._owned and key not in kept:
-                self._free[key] = a
+        for a in mine:
+            if id(a) not in kept:
+                self._free.setdefault((a.shape, a.dtype), {})[id(a)] = a
 
 
 def _arrays(items, found=None):

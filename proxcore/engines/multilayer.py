@@ -126,7 +126,7 @@ class _NestedGradientMapping:
         """``(D_(1,L) x, γ_1, …, γ_L)`` for the deepest code ``x``, into workspace buffers."""
         codes = [x]
         for op, like in zip(reversed(self.ops), reversed(self._image_like)):
-            codes.append(_into(self.ws, like, lambda out: op.apply_into(codes[-1], out)))
+            codes.append(_into(self.ws, like, op.apply_into, codes[-1]))
         return tuple(reversed(codes))
 
     def _state(self, iteration, codes, codes_prev, rho, momentum, error, penalty=None):
@@ -153,7 +153,7 @@ class _NestedGradientMapping:
         last = len(self.ops) - 1
         for i, (op, reg, mu, tau) in enumerate(zip(self.ops, self.regs, self.mu, self.tau)):
             # D_i γ̂_i = γ̂_{i−1} (and D_(1,L) z for i = 1): the gradient needs only the adjoint
-            grad = _into(ws, self._grad_like[i], lambda out: op.adjoint_into(residual, out))
+            grad = _into(ws, self._grad_like[i], op.adjoint_into, residual)
             if residual is not s.residual:
                 ws.release(residual)
             code, code_prev = s.codes[i + 1], s.codes_prev[i + 1]

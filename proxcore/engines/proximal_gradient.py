@@ -130,7 +130,7 @@ def _(reg: L1, x, x_prev, beta, grad, step, k, out=None, prox_step=None):
     thr = (lam * (step if prox_step is None else prox_step)).astype(x.dtype)
     x_next, stats = _kernels.l1_step(
         _columns(x, k), _columns(x_prev, k), beta, _columns(grad.astype(x.dtype, copy=False), k),
-        x.dtype.type(step), thr, np.ascontiguousarray(lam), reg.nonneg, _columns_of(out, k),
+        x.dtype.type(step), thr, lam, reg.nonneg, _columns_of(out, k),
     )
     return _shaped(x_next, out, x.shape), stats
 
@@ -202,7 +202,7 @@ class _LeastSquaresTerm:
         self._grad_like = (tuple(D.in_shape) + batch, result_dtype(D, dtype))
 
     def image(self, x, ws):
-        return _into(ws, self._image_like, lambda out: self._image_op.apply_into(x, out))
+        return _into(ws, self._image_like, self._image_op.apply_into, x)
 
     def residual(self, image, image_prev, beta, ws):
         """``(D z − y, ‖Dx − y‖²)`` per signal, ``z = x + β(x − x_prev)``, from the images, in one pass.
@@ -218,7 +218,7 @@ class _LeastSquaresTerm:
         """``∇f(z)`` from :meth:`residual`'s first output: ``Dᵀ(D z − y)``, or that output itself with the Gram."""
         if self.G is not None:
             return residual
-        return _into(ws, self._grad_like, lambda out: self.D.adjoint_into(residual, out))
+        return _into(ws, self._grad_like, self.D.adjoint_into, residual)
 
     def correlation(self, x, image):
         """``Dᵀ(y − Dx)``, the negative gradient at ``x``."""
@@ -240,10 +240,11 @@ class _LeastSquaresTerm:
         return _column_dot(self.y - image, self.y, self.k_out)
 
 
-def _into(ws, like, compute):
-    """``compute(out)`` into a buffer ``out`` of ``like = (shape, dtype)`` from ``ws``, returned to it if unused."""
+def _into(ws, like, apply_into, x):
+    """``apply_into(x, out)`` (an operator's method) into a buffer ``out`` of ``like = (shape, dtype)`` from ``ws``,
+    returned to it if unused."""
     out = ws.empty(*like)
-    result = compute(out)
+    result = apply_into(x, out)
     if result is not out:  # an operator may return an array of its own
         ws.release(out)
     return result
@@ -279,8 +280,8 @@ class _ProximalGradient:
     def _state(self, iteration, x, image, error, step, x_prev, image_prev, beta, momentum, penalty=None):
         residual, distance = self.f.residual(image, image_prev, beta, self.ws)
         smooth = self.f.value(x, image) if distance is None else 0.5 * distance
-        penalty = self.reg.value(x) if penalty is None else float(np.sum(penalty))
-        objective = float(np.sum(smooth)) + penalty
+        penalty = self.reg.value(x) if penalty is None else float(penalty.sum())
+        objective = float(smooth.sum()) + penalty
         gap = _lasso_gap(self.f, self.reg, x, image, smooth, self.free) if self.track_gap else None
         return ProxGradState(iteration, x, objective, error, step, image, x_prev, image_prev, beta, residual,
                              momentum, smooth, gap)
