@@ -22,6 +22,16 @@ machine then falls on both sides of a ratio.
   share per iteration. The ADMM computes in float64 for float32 problems
   too, so its products are float64 ones in both rows.
 
+For ``fista`` the iteration is also taken apart: its products, its two
+passes over the batch timed alone (proxcore's fused ℓ1 step over
+``256×N`` and the residual pass over ``64×N``, on arrays of the same
+shapes), and the rest (the Python that sequences them). With no Python at
+all, the share could be at most ``products / (products + passes)``, the
+*ceiling* reported; next to it, the passes against a NumPy pass that
+moves as many arrays (``a + b + c`` into ``out`` over ``256×N`` and over
+``64×N``: three arrays read, one written, like each fused pass), whose
+time is set by the memory rate alone.
+
 Then, for a few signals (1, 16 and 128: ``--small``), the time of one
 ``fista`` and one ``ml-fista`` iteration on the same dictionaries in
 float64, where what is not a product (the fixed cost of each pass and of
@@ -60,6 +70,36 @@ def _dictionaries(rng, dtype=np.float64):
     return unit((64, 256)), unit((64, 128)), unit((128, 256))
 
 
+def _fista_passes(rng, dtype, N, repeats):
+    """``(passes, stream)``: fista's two passes alone, and NumPy passes that read three arrays and write one.
+
+    The passes are proxcore's own kernels on arrays shaped as in the run
+    (``x``, ``x_prev``, the gradient: ``256×N``; the images and ``y``:
+    ``64×N``); the stream is ``np.add(np.add(a, b, out=o), c, out=o)``
+    over the same shapes, whose second read of ``o`` is from cache.
+    """
+    from proxcore import _kernels
+
+    def arrays(rows, n):
+        return [rng.standard_normal((rows, N)).astype(dtype) for _ in range(n)]
+
+    x, x_prev, grad, out = arrays(256, 4)
+    image, image_prev, y, residual = arrays(64, 4)
+    beta = np.full(N, 0.5, dtype)
+    thr, lam = np.full(1, 0.1, dtype), np.full(1, 1.0)
+
+    def passes():
+        _kernels.l1_step(x, x_prev, beta, grad, dtype(0.05), thr, lam, False, out=out)
+        _kernels.extrapolate(image, image_prev, beta, out=residual, offset=y)
+
+    def stream():
+        for a, b, c, o in ((x, x_prev, grad, out), (image, image_prev, y, residual)):
+            np.add(np.add(a, b, out=o), c, out=o)
+
+    passes(), stream()  # compile, untimed
+    return _median_time(passes, 3 * repeats), _median_time(stream, 3 * repeats)
+
+
 def _few_signals(pc, rng, sizes, repeats):
     """``{engine: {N: seconds per iteration}}`` for ``fista`` (64×256) and ``ml-fista`` (64×128, 128×256)."""
     D, D1, D2 = _dictionaries(rng)
@@ -91,7 +131,7 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     N, K = args.signals, args.iterations
-    rows, shares = [], {}
+    rows, shares, parts = [], {}, {}
     for dtype in (np.float64, np.float32):
         G = rng.standard_normal((256, 256)).astype(dtype)
         B = rng.standard_normal((256, N)).astype(dtype)
@@ -135,6 +175,8 @@ def main(argv=None):
             t_it, t_pr = statistics.median(iteration), statistics.median(product)
             shares[(method, np.dtype(dtype).name)] = statistics.median(share)
             rows.append((method, np.dtype(dtype).name, 1e3 * t_it, 1e3 * t_pr, statistics.median(share), rate))
+            if method == "fista":
+                parts[np.dtype(dtype).name] = (t_it, t_pr, *_fista_passes(rng, dtype, N, args.repeats))
     small = _few_signals(pc, rng, args.small, args.repeats) if args.small else {}
     blas = h.pin_threads(args.threads)
     fista = {d: (t, p) for m, d, t, p, _, _ in rows if m == "fista"}
@@ -151,7 +193,15 @@ def main(argv=None):
     lines += [f"| {m} | {d} | {t:.3f} | {p:.3f} | {s:.2f} | {r:.1f} |" for m, d, t, p, s, r in rows]
     lines += ["", f"fista float32 is {f32_speedup:.2f}× as fast as float64 per iteration; its products "
               f"alone, {f32_products:.2f}×.", "",
-              f"Command: `python benchmarks/bench_iteration.py --signals {N} --repeats {args.repeats}`.", ""]
+              f"Command: `python benchmarks/bench_iteration.py --signals {N} --repeats {args.repeats}`.", "",
+              "## Where a fista iteration goes", "",
+              "ms; the passes timed alone (medians of "
+              f"{3 * args.repeats}); the rest is the iteration less both; the ceiling is the share with no rest.",
+              "", "| dtype | iteration | products | passes | rest | ceiling | passes / NumPy stream |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {d} | {1e3 * t:.3f} | {1e3 * p:.3f} | {1e3 * q:.3f} | {1e3 * (t - p - q):.3f} | "
+              f"{p / (p + q):.2f} | {q / st:.2f} |" for d, (t, p, q, st) in parts.items()]
+    lines.append("")
     if small:
         lines += ["## A few signals (float64)", "",
                   f"ms per iteration, from runs of {_SMALL_K} and {2 * _SMALL_K} iterations, medians of "
@@ -166,6 +216,7 @@ def main(argv=None):
     h.write(args.name, args.out_dir, "\n".join(lines),
             {"workload": args.name, "targets": targets,
              "shares": {f"{m} {d}": s for (m, d), s in shares.items()},
+             "fista_parts_s": {d: dict(zip(("iteration", "products", "passes", "stream"), v)) for d, v in parts.items()},
              "few_signals_s": {m: {str(n): t for n, t in times.items()} for m, times in small.items()}})
 
 
