@@ -144,6 +144,28 @@ def test_greedy_objective_from_sparse_codes_is_the_problems(method, dtype, rng):
         assert res.objective == pytest.approx(0.5 * np.sum(R * R), rel=1e-12 if dtype == np.float64 else 1e-5)
 
 
+@pytest.mark.parametrize("method", ["omp", "ormp"])
+def test_greedy_batches_larger_than_a_kernel_block_match_signal_by_signal_solves(method, rng):
+    """The correlations are made a block of signals at a time: the signals on either side of a block's edge,
+    and the batch's objective, are those of signals solved alone."""
+    import importlib
+
+    block = importlib.import_module("proxcore_pursuits.omp")._BLOCK
+    D = unit_norm_dictionary(rng, 16, 40)
+    Y = rng.standard_normal((16, 2 * block + 3)) * rng.uniform(0.2, 2.0, 2 * block + 3)
+    for reg, tol in ((pc.L0Ball(4), None), (pc.Zero(), 1.0)):  # with tol, where each signal stops depends on ‖y‖
+        res = pc.solve(pc.chain(Y, [(D, reg)]), method=method, tol=tol)
+        for j in (0, block - 1, block, 2 * block - 1, 2 * block, 2 * block + 2):
+            alone = pc.solve(pc.chain(Y[:, j], [(D, reg)]), method=method, tol=tol)
+            np.testing.assert_array_equal(np.flatnonzero(res.x[:, j]), np.flatnonzero(alone.x))
+            np.testing.assert_allclose(res.x[:, j], alone.x, rtol=1e-12, atol=1e-14)
+        R = Y - D @ res.x
+        assert res.objective == pytest.approx(0.5 * np.sum(R * R), rel=1e-12)
+        if tol is not None:
+            counts = np.count_nonzero(res.x, axis=0)
+            assert counts.min() < counts.max() and np.all(np.linalg.norm(R, axis=0) <= tol * (1 + 1e-12))
+
+
 def test_omp_numba_and_numpy_agree_in_value_and_dtype(rng):
     D = unit_norm_dictionary(rng, 24, 60)
     Y = rng.standard_normal((24, 30))

@@ -45,6 +45,7 @@ def _ormp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy,
     gamma = np.empty(s, dtype=A0.dtype)
     chosen = np.zeros(m, dtype=np.bool_)
     pair = np.zeros(2, dtype=A0.dtype)  # c_best², q_best
+    scale = np.zeros(1, dtype=A0.dtype)  # 1/√q_best, in the input dtype for the same reason as the pair (below)
     for j in range(N):
         amax0 = 0.0
         for i in range(m):
@@ -80,6 +81,8 @@ def _ormp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy,
                 state = DEPENDENT
                 break
             root = np.sqrt(q[best])
+            scale[0] = 1 / root  # one division a step, not one per atom
+            inverse = scale[0]
             for i in range(m):  # row by row: contiguous passes over the atoms
                 E[k, i] = G[best, i]
             for p in range(k):
@@ -90,7 +93,7 @@ def _ormp_batch(G, A0, yy, s, tol2, dep_tol, zero_tol, idx, coef, count, energy,
             R[k, k] = root
             z[k] = c[best] / root
             for i in range(m):
-                E[k, i] = E[k, i] / root
+                E[k, i] = E[k, i] * inverse
                 c[i] -= z[k] * E[k, i]
                 q[i] -= E[k, i] * E[k, i]
             chosen[best] = True

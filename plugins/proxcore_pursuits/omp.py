@@ -120,6 +120,7 @@ def ormp(problem, *, tol=None, jit=True):
 
 
 _TITLES = {"omp": "Orthogonal matching pursuit", "ormp": "Order-recursive matching pursuit"}
+_BLOCK = 512  # signals a kernel call takes: their correlations (1 MB in float64 at m = 256) stay in cache
 
 
 def _greedy(problem, name, run, tol, jit):
@@ -149,13 +150,21 @@ def _greedy(problem, name, run, tol, jit):
     An = A / norms
     Y = as_columns(problem)
     G = An.T @ An
-    A0 = np.ascontiguousarray(Y.T @ An)  # N×m, one signal per row
     yy = np.einsum("ij,ij->j", Y, Y)
     eps = np.finfo(dtype).eps
     tol2 = -1.0 if tol is None else tol * tol
-    idx, coef, count, energy, flag = run(G, A0, yy, s, tol2, eps, 64 * eps)
-
     N = Y.shape[1]
+    # the correlations DᵀY a block of signals at a time, one signal per row, into one buffer that the kernel reads
+    # while it is in cache: all of them at once are an array as large as the codes, whose first writing alone
+    # (page faults) cost a tenth of the pursuit
+    A0 = np.empty((min(N, _BLOCK), m), dtype)
+    parts = []
+    for start in range(0, max(N, 1), _BLOCK):
+        block = slice(start, start + _BLOCK)
+        correlations = np.matmul(Y[:, block].T, An, out=A0[:len(yy[block])])
+        parts.append(run(G, correlations, yy[block], s, tol2, eps, 64 * eps))
+    idx, coef, count, energy, flag = (np.concatenate(arrays) for arrays in zip(*parts))
+
     X = np.zeros((m, N), dtype=dtype)
     used = np.arange(s)[None, :] < count[:, None]
     cols = np.broadcast_to(np.arange(N)[:, None], used.shape)[used]
@@ -168,7 +177,8 @@ def _greedy(problem, name, run, tol, jit):
     import scipy.sparse
 
     codes = scipy.sparse.csr_matrix((values, atoms, np.concatenate([[0], np.cumsum(count)])), shape=(N, m))
-    residual = Y.T - codes @ A.T
+    residual = codes @ A.T  # A X − Y, signals as rows: subtracted in place (a new Yᵀ − A X took twice as long)
+    residual -= Y.T
     objective = 0.5 * float(np.einsum("ij,ij->", residual, residual, dtype=np.float64))
 
     n_iter = int(count.max()) if N else 0
