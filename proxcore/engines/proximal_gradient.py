@@ -241,8 +241,7 @@ class _LeastSquaresTerm:
 
 
 def _into(ws, like, apply_into, x):
-    """``apply_into(x, out)`` (an operator's method) into a buffer ``out`` of ``like = (shape, dtype)`` from ``ws``,
-    returned to it if unused."""
+    """An operator's ``apply_into(x, out)`` into a buffer of ``like = (shape, dtype)`` from ``ws`` (returned if unused)."""
     out = ws.empty(*like)
     result = apply_into(x, out)
     if result is not out:  # an operator may return an array of its own
