@@ -26,8 +26,9 @@ For ``fista`` the iteration is also taken apart: its products, its two
 passes over the batch timed alone (proxcore's fused ℓ1 step over
 ``256×N`` and the residual pass over ``64×N``, on arrays of the same
 shapes), and the rest (the Python that sequences them). With no Python at
-all, the share could be at most ``products / (products + passes)``, the
-*ceiling* reported; next to it, the passes against a NumPy pass that
+all, the share would be about ``products / (products + passes)``, the
+*ceiling* reported (the passes are timed on arrays of their own, so the
+rest is known only within the noise); next to it, the passes against a NumPy pass that
 moves as many arrays (``a + b + c`` into ``out`` over ``256×N`` and over
 ``64×N``: three arrays read, one written, like each fused pass), whose
 time is set by the memory rate alone.
