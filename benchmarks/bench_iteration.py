@@ -28,10 +28,10 @@ passes over the batch timed alone (proxcore's fused ℓ1 step over
 shapes), and the rest (the Python that sequences them). With no Python at
 all, the share would be about ``products / (products + passes)``, the
 *ceiling* reported (the passes are timed on arrays of their own, so the
-rest is known only within the noise); next to it, the passes against a NumPy pass that
-moves as many arrays (``a + b + c`` into ``out`` over ``256×N`` and over
-``64×N``: three arrays read, one written, like each fused pass), whose
-time is set by the memory rate alone.
+rest is known only within the noise). Next to it, the passes against NumPy
+passes that move as many arrays (``a + b + c`` into ``out`` over ``256×N``
+and over ``64×N``: three arrays read, one written, like each fused pass),
+whose time is set by the memory rate alone.
 
 Then, for a few signals (1, 16 and 128: ``--small``), the time of one
 ``fista`` and one ``ml-fista`` iteration on the same dictionaries in
@@ -217,7 +217,8 @@ def main(argv=None):
     h.write(args.name, args.out_dir, "\n".join(lines),
             {"workload": args.name, "targets": targets,
              "shares": {f"{m} {d}": s for (m, d), s in shares.items()},
-             "fista_parts_s": {d: dict(zip(("iteration", "products", "passes", "stream"), v)) for d, v in parts.items()},
+             "fista_parts_s": {d: dict(zip(("iteration", "products", "passes", "stream"), v))
+                               for d, v in parts.items()},
              "few_signals_s": {m: {str(n): t for n, t in times.items()} for m, times in small.items()}})
 
 

@@ -161,7 +161,7 @@ def _greedy(problem, name, run, tol, jit):
     parts = []
     for start in range(0, max(N, 1), _BLOCK):
         block = slice(start, start + _BLOCK)
-        correlations = np.matmul(Y[:, block].T, An, out=A0[:len(yy[block])])
+        correlations = np.matmul(Y[:, block].T, An, out=A0[:min(_BLOCK, N - start)])
         parts.append(run(G, correlations, yy[block], s, tol2, eps, 64 * eps))
     idx, coef, count, energy, flag = (np.concatenate(arrays) for arrays in zip(*parts))
 
