@@ -511,11 +511,11 @@ def l1_step(x, x_prev, beta, g, step, thr, lam, nonneg, out=None):
     unless its ``x⁺`` and ``z`` are exactly zero (one more pass tells them
     apart from underflow). ``x⁺`` is the same either way.
     """
-    x, x_prev, beta, g, thr = _writable(x, x_prev, beta, g, thr)
+    lam = np.asarray(lam, np.float64).reshape(-1)  # L1 keeps a per-row λ read-only: a writable copy then
+    x, x_prev, beta, g, thr, lam = _writable(x, x_prev, beta, g, thr, lam)
     R, C = x.shape
     W = _fold(R, C, thr, lam)
     x_next = _out(x, out)
-    lam = np.asarray(lam, np.float64).reshape(-1)
 
     def run(sums_dtype, block):
         stats = np.zeros((5, C))

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -308,6 +310,17 @@ def test_kernel_signatures_stay_bounded(rng):
             pc.L0(0.1).prox(v, 1.0)
     for kernel in (K._soft, K._hard):  # (plain functions, without signatures, under NUMBA_DISABLE_JIT=1)
         assert len(getattr(kernel, "signatures", ())) <= 2, kernel.signatures
+    # the fused ℓ1 step, from fista with a scalar and with a per-row λ (which L1 keeps read-only): never a
+    # read-only specialization
+    D = rng.standard_normal((6, 8))
+    for dtype in (np.float32, np.float64):
+        for lam in (0.1, np.full(8, 0.1)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pc.ConvergenceWarning)
+                pc.solve(pc.chain(base[:, :3].astype(dtype), [(D.astype(dtype), pc.L1(lam))]), method="fista",
+                         max_iter=3)
+    for signature in getattr(K._l1_step_folded, "signatures", ()):
+        assert not any("readonly" in str(arg) for arg in signature), signature
 
 
 def _run(code, **env):

@@ -159,7 +159,7 @@ def _greedy(problem, name, run, tol, jit):
     # (page faults) cost a tenth of the pursuit
     A0 = np.empty((min(N, _BLOCK), m), dtype)
     parts = []
-    for start in range(0, max(N, 1), _BLOCK):
+    for start in range(0, max(N, 1), _BLOCK):  # one call for an empty batch too: its outputs' shapes
         block = slice(start, start + _BLOCK)
         correlations = np.matmul(Y[:, block].T, An, out=A0[:min(_BLOCK, N - start)])
         parts.append(run(G, correlations, yy[block], s, tol2, eps, 64 * eps))
